@@ -1,0 +1,3 @@
+#include "kernels/cpu/real.h"
+
+void CPU_NAME(register_elementwise)(Ops *o) { (void)o; }

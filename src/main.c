@@ -1,2 +1,77 @@
+/* longconv: train | eval | inspect | help */
 #include <stdio.h>
-int main(void) { puts("longconv"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/checkpoint.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "train/trainer.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage:\n"
+            "  longconv train CONFIG.yaml [section.key=value ...] [--resume CKPT|auto]\n"
+            "  longconv eval CONFIG.yaml --ckpt CKPT [section.key=value ...]\n"
+            "  longconv inspect CKPT.h5\n"
+            "  longconv help [config]\n"
+            "\n"
+            "train   trains from a YAML config; key=value pairs override it (e.g. train.lr=3e-4).\n"
+            "        --resume auto continues from the newest checkpoint in train.out_dir.\n"
+            "        SIGINT/SIGTERM finish the step, write a checkpoint and exit 0.\n"
+            "eval    validation loss and perplexity of a checkpoint.\n"
+            "inspect prints a checkpoint's step, config and parameter table.\n"
+            "help config lists every config key with type, default, range and meaning.\n");
+}
+
+/* Load CONFIG then apply overrides; pulls out `--flag value` pairs named in flags. */
+static void parse_config_args(int argc, char **argv, Config *c, const char *flag, const char **flag_value) {
+    if (argc < 1 || argv[0][0] == '-') {
+        usage(stderr);
+        lc_die("missing CONFIG.yaml");
+    }
+    config_defaults(c);
+    config_load_file(c, argv[0]);
+    for (int i = 1; i < argc; i++) {
+        if (flag && strcmp(argv[i], flag) == 0) {
+            if (i + 1 >= argc) lc_die("%s needs a value", flag);
+            *flag_value = argv[++i];
+        } else if (argv[i][0] == '-') {
+            lc_die("unknown option '%s' (see longconv help)", argv[i]);
+        } else {
+            config_apply_override(c, argv[i]);
+        }
+    }
+    config_validate(c);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        if (argc >= 3 && strcmp(argv[2], "config") == 0) {
+            config_print_help(stdout, 0);
+            return 0;
+        }
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    Config cfg;
+    if (strcmp(cmd, "train") == 0) {
+        const char *resume = NULL;
+        parse_config_args(argc - 2, argv + 2, &cfg, "--resume", &resume);
+        return train_run(&cfg, resume);
+    }
+    if (strcmp(cmd, "eval") == 0) {
+        const char *ckpt = NULL;
+        parse_config_args(argc - 2, argv + 2, &cfg, "--ckpt", &ckpt);
+        if (!ckpt) lc_die("eval needs --ckpt CKPT");
+        return eval_run(&cfg, ckpt);
+    }
+    if (strcmp(cmd, "inspect") == 0) {
+        if (argc != 3) lc_die("usage: longconv inspect CKPT.h5");
+        ckpt_inspect(argv[2], stdout);
+        return 0;
+    }
+    usage(stderr);
+    lc_die("unknown command '%s'", cmd);
+}

@@ -5,6 +5,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #if defined(__GNUC__)
 #define LC_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define LC_NORETURN __attribute__((noreturn))
@@ -43,3 +47,7 @@ FILE *lc_fopen_at(const char *path, const char *mode, const char *file, int line
 
 /* HDF5 calls return negative on failure; the HDF5 error stack is silenced and we name the object. */
 #define H5_CHECK(call, what) do { if ((call) < 0) lc_die("HDF5: %s failed (%s)", #call, (what)); } while (0)
+
+#ifdef __cplusplus
+}
+#endif

@@ -10,8 +10,11 @@ const Ops *cpu64_ops(void);
 const Ops *ops_cpu(void) { return cpu32_ops(); }
 const Ops *ops_cpu64(void) { return cpu64_ops(); }
 
-#ifndef LONGCONV_CUDA
+#ifdef LONGCONV_CUDA
+#include "kernels/cuda/device.h"
+#else
 const Ops *ops_cuda(void) { return NULL; }
+static int cuda_device_count(void) { return 0; }
 #endif
 
 const Ops *ops_get(const char *name) {
@@ -19,7 +22,9 @@ const Ops *ops_get(const char *name) {
     if (strcmp(name, "cpu64") == 0) return ops_cpu64();
     if (strcmp(name, "cuda") == 0) {
         const Ops *o = ops_cuda();
-        if (!o) lc_die("device 'cuda' requested but no CUDA device is available (build with nvcc and run on a GPU machine)");
+        if (!o && cuda_device_count() == 0)
+            lc_die("train.device is 'cuda' but no CUDA device is available (build with nvcc, run on a GPU machine)");
+        if (!o) lc_die("train.device 'cuda': this build has no CUDA op table yet; use train.device=cpu");
         return o;
     }
     lc_die("unknown device '%s' (expected cpu or cuda)", name);

@@ -19,6 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef void act_t;
 typedef void acc_t;
 typedef int32_t tok_t;
@@ -127,3 +131,7 @@ const Ops *ops_cpu(void);
 const Ops *ops_cpu64(void);
 const Ops *ops_cuda(void);   /* NULL when built without CUDA or when no device is present */
 const Ops *ops_get(const char *name);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,3 +1,54 @@
+/* Softmax cross-entropy over the first V of Vp columns, fused with its gradient (as llm.c's
+ * fused classifier): the logits buffer is overwritten by dscale * dloss/dlogits. */
+#include <math.h>
+
+#include "core/error.h"
 #include "kernels/cpu/real.h"
 
-void CPU_NAME(register_xent)(Ops *o) { (void)o; }
+#ifdef LC_CPU_F64
+#define xent_exp exp
+#else
+#define xent_exp expf
+#endif
+
+/* A target >= V would read a padding column or past the row; checked serially so that the error
+ * is raised outside any parallel region. Negative targets mean "ignore". */
+static void xent_check_targets(const tok_t *targets, int64_t N, int V) {
+    for (int64_t n = 0; n < N; n++)
+        LC_ASSERT(targets[n] < V, "xent: target %d at row %lld is out of range (vocab size %d)",
+                  (int)targets[n], (long long)n, V);
+}
+
+/* losses[N] = -log softmax(logits[n, :V])[targets[n]]  (0 where targets[n] < 0; losses may be NULL)
+ * logits: [N,Vp]; if dscale != 0: logits[n, :V] = dscale * (softmax - onehot), logits[n, V:] = 0,
+ * and rows with an ignored target get a zero gradient. */
+static void xent_fwd_bwd(acc_t *losses_, act_t *logits_, const tok_t *targets, int64_t N, int V, int Vp,
+                         float dscale) {
+    real *losses = losses_, *logits = logits_;
+    LC_ASSERT(V > 0 && Vp >= V, "xent: bad vocab sizes V=%d Vp=%d", V, Vp);
+    xent_check_targets(targets, N, V);
+#pragma omp parallel for schedule(static) if (N * Vp > 16384)
+    for (int64_t n = 0; n < N; n++) {
+        real *z = logits + n * Vp;
+        int t = targets[n];
+        /* max subtraction keeps every exp <= 1; the sum is in double, in column order */
+        real zmax = z[0];
+        for (int i = 1; i < V; i++) zmax = z[i] > zmax ? z[i] : zmax;
+        double sum = 0.0;
+        for (int i = 0; i < V; i++) sum += xent_exp(z[i] - zmax);
+        if (losses) losses[n] = t < 0 ? (real)0 : (real)((double)zmax + log(sum) - (double)z[t]);
+        if (dscale == 0.0f) continue;
+        if (t < 0) {
+            for (int i = 0; i < Vp; i++) z[i] = 0;
+            continue;
+        }
+        double inv = 1.0 / sum;
+        for (int i = 0; i < V; i++) {
+            double p = (double)xent_exp(z[i] - zmax) * inv;
+            z[i] = (real)((double)dscale * (p - (i == t ? 1.0 : 0.0)));
+        }
+        for (int i = V; i < Vp; i++) z[i] = 0;
+    }
+}
+
+void CPU_NAME(register_xent)(Ops *o) { o->xent_fwd_bwd = xent_fwd_bwd; }

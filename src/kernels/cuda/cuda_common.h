@@ -1,0 +1,17 @@
+/* Error checking for CUDA runtime, cuBLAS and cuFFT calls: file:line, the call and the reason. */
+#pragma once
+#include <cuda_runtime.h>
+
+#include "core/error.h"
+
+#define CUDA_CHECK(call)                                                                          \
+    do {                                                                                          \
+        cudaError_t err_ = (call);                                                                \
+        if (err_ != cudaSuccess) lc_die_at(__FILE__, __LINE__, "CUDA: %s failed: %s", #call,      \
+                                           cudaGetErrorString(err_));                             \
+    } while (0)
+
+/* After every kernel launch. */
+#define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
+
+#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))

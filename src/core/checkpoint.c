@@ -76,6 +76,7 @@ static char *read_attr_str(hid_t obj, const char *name, const char *path) {
         char *tmp = NULL;
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(ft));
         H5_CHECK(H5Aread(a, mt, &tmp), path);
         out = xstrdup(tmp ? tmp : "");
         H5free_memory(tmp);
@@ -85,6 +86,7 @@ static char *read_attr_str(hid_t obj, const char *name, const char *path) {
         out = xcalloc(n + 1, 1);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, n + 1);
+        H5Tset_cset(mt, H5Tget_cset(ft));
         H5_CHECK(H5Aread(a, mt, out), path);
         H5Tclose(mt);
     }

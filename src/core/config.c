@@ -124,7 +124,8 @@ static int section_find(const char *name) {
 }
 
 /* " (did you mean 'x'?)" naming the keys closest to `key` (a full key or a bare name), or "".
- * A right name in the wrong section costs 2, so "model.seq_len" suggests "data.seq_len". */
+ * A right name in the wrong section costs 2, so "model.seq_len" suggests "data.seq_len"; the
+ * start of a name costs 1, so "train.warmup" suggests "train.warmup_steps". */
 static void config_suggest(const char *key, char *out, size_t cap) {
     const char *dot = strchr(key, '.');
     const char *name = dot ? dot + 1 : key;
@@ -134,7 +135,9 @@ static void config_suggest(const char *key, char *out, size_t cap) {
         const char *k = lc_config_keys[i].key, *kdot = strchr(k, '.');
         int same_section = seclen == (size_t)(kdot - k) && memcmp(k, key, seclen) == 0;
         int d = osa_distance(key, k);
-        int dn = osa_distance(name, kdot + 1) + (same_section ? 0 : 2);
+        int dn = osa_distance(name, kdot + 1);
+        if (strlen(name) >= 3 && strncmp(kdot + 1, name, strlen(name)) == 0 && dn > 1) dn = 1;  /* "warmup" */
+        dn += same_section ? 0 : 2;
         dist[i] = dn < d ? dn : d;
         if (dist[i] < bestd) bestd = dist[i];
     }
@@ -289,80 +292,43 @@ static void fmt_range(const ConfigKey *k, char *out, size_t cap) {
 
 /* Convert `text` (len bytes: YAML escapes can put NUL bytes inside; text[len] is NUL) for key k
  * and store it into c. Returns 0, or -1 with a one-line message that starts with the key in err. */
+#define SET_FAIL(...) do { snprintf(err, cap, __VA_ARGS__); return -1; } while (0)
 static int config_set(Config *c, const ConfigKey *k, const char *text, size_t len, char *err, size_t cap) {
-    char shown[160], range[96];
+    char shown[160], range[96], list[256];
     char *field = (char *)c + k->offset;
     msg_text(shown, sizeof shown, text, len);
-    if (memchr(text, 0, len)) {
-        snprintf(err, cap, "%s: value '%s' contains a NUL byte", k->key, shown);
-        return -1;
-    }
-    switch (k->type) {
-    case CFG_INT: {
+    fmt_range(k, range, sizeof range);
+    if (memchr(text, 0, len)) SET_FAIL("%s: value '%s' contains a NUL byte", k->key, shown);
+    if (k->type == CFG_INT) {
         int64_t v = 0;
         int rc = parse_int(text, &v);
-        fmt_range(k, range, sizeof range);
-        if (rc == 1) {
-            snprintf(err, cap, "%s: expected an integer, got '%s'", k->key, shown);
-            return -1;
-        }
+        if (rc == 1) SET_FAIL("%s: expected an integer, got '%s'", k->key, shown);
         /* lo/hi are integral and below 2^63 (checked in config_defaults): compare as integers,
          * since (double)v rounds above 2^53. */
-        if (rc == 2 || v < (int64_t)k->lo || v > (int64_t)k->hi) {
-            snprintf(err, cap, "%s = %s is out of range %s", k->key, shown, range);
-            return -1;
-        }
+        if (rc == 2 || v < (int64_t)k->lo || v > (int64_t)k->hi) SET_FAIL("%s = %s is out of range %s", k->key, shown, range);
         memcpy(field, &v, sizeof v);
-        return 0;
-    }
-    case CFG_FLOAT: {
+    } else if (k->type == CFG_FLOAT) {
         double v = 0;
-        if (parse_float(text, &v)) {
-            snprintf(err, cap, "%s: expected a finite number, got '%s'", k->key, shown);
-            return -1;
-        }
-        if (v < k->lo || v > k->hi) {
-            fmt_range(k, range, sizeof range);
-            snprintf(err, cap, "%s = %s is out of range %s", k->key, shown, range);
-            return -1;
-        }
+        if (parse_float(text, &v)) SET_FAIL("%s: expected a finite number, got '%s'", k->key, shown);
+        if (v < k->lo || v > k->hi) SET_FAIL("%s = %s is out of range %s", k->key, shown, range);
         memcpy(field, &v, sizeof v);
-        return 0;
-    }
-    case CFG_BOOL: {
+    } else if (k->type == CFG_BOOL) {
         int v = 0;
-        if (parse_bool(text, &v)) {
-            snprintf(err, cap, "%s: expected true or false (or yes/no, on/off, 1/0), got '%s'", k->key, shown);
-            return -1;
-        }
+        if (parse_bool(text, &v)) SET_FAIL("%s: expected true or false (or yes/no, on/off, 1/0), got '%s'", k->key, shown);
         memcpy(field, &v, sizeof v);
-        return 0;
-    }
-    case CFG_STR:
-    case CFG_ENUM:
-        if (len >= k->size) {
-            snprintf(err, cap, "%s: value '%s' is too long (%zu bytes, at most %zu)", k->key, shown, len, k->size - 1);
-            return -1;
-        }
+    } else {
+        if (len >= k->size) SET_FAIL("%s: value '%s' is too long (%zu bytes, at most %zu)", k->key, shown, len, k->size - 1);
         /* Only valid UTF-8 can be written back as YAML and read again unchanged. */
-        if (!utf8_valid(text, len)) {
-            snprintf(err, cap, "%s: value '%s' is not valid UTF-8", k->key, shown);
-            return -1;
-        }
-        if (k->type == CFG_ENUM && !enum_has(k->choices, text)) {
-            char list[256];
-            enum_list(k->choices, list, sizeof list);
-            snprintf(err, cap, "%s: '%s' is not one of: %s", k->key, shown, list);
-            return -1;
-        }
+        if (!utf8_valid(text, len)) SET_FAIL("%s: value '%s' is not valid UTF-8", k->key, shown);
+        enum_list(k->choices, list, sizeof list);
+        if (k->type == CFG_ENUM && !enum_has(k->choices, text)) SET_FAIL("%s: '%s' is not one of: %s", k->key, shown, list);
         /* Zero the whole field so that equal configs are equal bytes (memcmp, checkpoints). */
         memset(field, 0, k->size);
         memcpy(field, text, len);
-        return 0;
     }
-    snprintf(err, cap, "%s: unknown type %d", k->key, (int)k->type);
-    return -1;
+    return 0;
 }
+#undef SET_FAIL
 
 void config_defaults(Config *c) {
     char err[512];
@@ -498,7 +464,9 @@ static void load_syntax_error(const yaml_parser_t *p, const char *origin, const 
         snprintf(err, cap, "%s:%zu: YAML syntax error: %s", origin, p->problem_mark.line + 1, problem);
 }
 
-static void config_load_buffer(Config *c, const char *text, size_t len, const char *origin) {
+/* Parse `text` (len bytes) over c. Returns 0, or -1 with the one-line error in err[1024];
+ * the caller frees what it owns before dying. */
+static int config_load_buffer(Config *c, const char *text, size_t len, const char *origin, char *err) {
     yaml_parser_t parser;
     yaml_document_t doc, extra;
     Loader *ld = xcalloc(1, sizeof *ld);
@@ -530,24 +498,21 @@ static void config_load_buffer(Config *c, const char *text, size_t len, const ch
         yaml_document_delete(&doc);
     }
     yaml_parser_delete(&parser);
-    if (rc) {
-        char msg[1024];
-        memcpy(msg, ld->err, sizeof msg);
-        free(ld);
-        lc_die("%s", msg);
-    }
+    memcpy(err, ld->err, sizeof ld->err);
     free(ld);
+    return rc;
 }
 
 void config_load_string(Config *c, const char *yaml, const char *origin) {
-    config_load_buffer(c, yaml, strlen(yaml), origin ? origin : "<string>");
+    char err[1024];
+    if (config_load_buffer(c, yaml, strlen(yaml), origin ? origin : "<string>", err)) lc_die("%s", err);
 }
 
 void config_load_file(Config *c, const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) lc_die("%s: cannot open config file: %s", path, strerror(errno));
     size_t cap = 1 << 14, n = 0;
-    char *text = xmalloc(cap);
+    char *text = xmalloc(cap), err[1024];
     for (;;) {
         if (n + 1 == cap) text = xrealloc(text, cap *= 2);
         size_t got = fread(text + n, 1, cap - n - 1, f);
@@ -562,8 +527,9 @@ void config_load_file(Config *c, const char *path) {
     }
     fclose(f);
     text[n] = 0;
-    config_load_buffer(c, text, n, path);
+    int rc = config_load_buffer(c, text, n, path, err);
     free(text);
+    if (rc) lc_die("%s", err);
 }
 
 /* ---------------------------------------------------------------- overrides */
@@ -598,39 +564,42 @@ void config_apply_override(Config *c, const char *assignment) {
 
 /* ---------------------------------------------------------------- validation */
 
+static int64_t field_int(const Config *c, const ConfigKey *k) {
+    int64_t v;
+    memcpy(&v, (const char *)c + k->offset, sizeof v);
+    return v;
+}
+static double field_float(const Config *c, const ConfigKey *k) {
+    double v;
+    memcpy(&v, (const char *)c + k->offset, sizeof v);
+    return v;
+}
+static int field_bool(const Config *c, const ConfigKey *k) {
+    int v;
+    memcpy(&v, (const char *)c + k->offset, sizeof v);
+    return v;
+}
+
 /* The parser enforces each key's own type and range; a Config filled in code (tests, a
  * checkpoint's attribute) has not been through it, so the schema is re-checked here too. */
 static void validate_schema(const Config *c) {
-    char range[96], shown[160];
+    char range[96], shown[160], list[256];
     for (int i = 0; i < LC_NKEYS; i++) {
         const ConfigKey *k = &lc_config_keys[i];
-        const char *field = (const char *)c + k->offset;
-        if (k->type == CFG_INT) {
-            int64_t v;
-            memcpy(&v, field, sizeof v);
-            fmt_range(k, range, sizeof range);
-            if (v < (int64_t)k->lo || v > (int64_t)k->hi) lc_die("%s (%lld) is out of range %s", k->key, (long long)v, range);
-        } else if (k->type == CFG_FLOAT) {
-            double v;
-            memcpy(&v, field, sizeof v);
-            fmt_range(k, range, sizeof range);
-            if (!(v >= k->lo && v <= k->hi)) lc_die("%s (%g) is out of range %s", k->key, v, range);
-        } else if (k->type == CFG_BOOL) {
-            int v;
-            memcpy(&v, field, sizeof v);
-            if (v != 0 && v != 1) lc_die("%s (%d) must be 0 or 1", k->key, v);
-        } else {
-            const char *nul = memchr(field, 0, k->size);
-            if (!nul) lc_die("%s is not NUL-terminated within %zu bytes", k->key, k->size);
-            size_t len = (size_t)(nul - field);
-            msg_text(shown, sizeof shown, field, len);
-            if (!utf8_valid(field, len)) lc_die("%s ('%s') is not valid UTF-8", k->key, shown);
-            if (k->type == CFG_ENUM && !enum_has(k->choices, field)) {
-                char list[256];
-                enum_list(k->choices, list, sizeof list);
-                lc_die("%s: '%s' is not one of: %s", k->key, shown, list);
-            }
-        }
+        const char *field = (const char *)c + k->offset, *nul = memchr(field, 0, k->size);
+        fmt_range(k, range, sizeof range);
+        if (k->type == CFG_INT && (field_int(c, k) < (int64_t)k->lo || field_int(c, k) > (int64_t)k->hi))
+            lc_die("%s (%lld) is out of range %s", k->key, (long long)field_int(c, k), range);
+        if (k->type == CFG_FLOAT && !(field_float(c, k) >= k->lo && field_float(c, k) <= k->hi))
+            lc_die("%s (%g) is out of range %s", k->key, field_float(c, k), range);
+        if (k->type == CFG_BOOL && field_bool(c, k) != 0 && field_bool(c, k) != 1)
+            lc_die("%s (%d) must be 0 or 1", k->key, field_bool(c, k));
+        if (k->type != CFG_STR && k->type != CFG_ENUM) continue;
+        if (!nul) lc_die("%s is not NUL-terminated within %zu bytes", k->key, k->size);
+        msg_text(shown, sizeof shown, field, (size_t)(nul - field));
+        if (!utf8_valid(field, (size_t)(nul - field))) lc_die("%s ('%s') is not valid UTF-8", k->key, shown);
+        enum_list(k->choices, list, sizeof list);
+        if (k->type == CFG_ENUM && !enum_has(k->choices, field)) lc_die("%s: '%s' is not one of: %s", k->key, shown, list);
     }
 }
 
@@ -693,31 +662,15 @@ static void yaml_quote(Buf *b, const char *s) {
 
 /* One value as YAML text (strings quoted). */
 static void value_append(Buf *b, const ConfigKey *k, const Config *c) {
-    const char *field = (const char *)c + k->offset;
     char t[40];
-    switch (k->type) {
-    case CFG_INT: {
-        int64_t v;
-        memcpy(&v, field, sizeof v);
-        buf_printf(b, "%lld", (long long)v);
-        break;
-    }
-    case CFG_FLOAT: {
-        double v;
-        memcpy(&v, field, sizeof v);
-        fmt_double(v, t, sizeof t);
+    if (k->type == CFG_INT) buf_printf(b, "%lld", (long long)field_int(c, k));
+    if (k->type == CFG_FLOAT) {
+        fmt_double(field_float(c, k), t, sizeof t);
         buf_printf(b, "%s", t);
-        break;
     }
-    case CFG_BOOL: {
-        int v;
-        memcpy(&v, field, sizeof v);
-        buf_printf(b, "%s", v ? "true" : "false");
-        break;
-    }
-    case CFG_STR: yaml_quote(b, field); break;
-    case CFG_ENUM: buf_printf(b, "%s", field); break;
-    }
+    if (k->type == CFG_BOOL) buf_printf(b, "%s", field_bool(c, k) ? "true" : "false");
+    if (k->type == CFG_STR) yaml_quote(b, (const char *)c + k->offset);
+    if (k->type == CFG_ENUM) buf_printf(b, "%s", (const char *)c + k->offset);
 }
 
 char *config_to_yaml(const Config *c) {

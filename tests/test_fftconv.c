@@ -317,7 +317,7 @@ END_TEST
  * gives the same bits); 1 and 2 threads give the same bits (every batch reduction has a fixed order). */
 START_TEST(accumulation_and_determinism) {
     uint64_t rng = tu_seed();
-    Case c = {3, 5, 100, 200, 4, 1, 1, 1, 1};
+    Case c = {3, 5, 300, 600, 4, 1, 1, 1, 1};   /* B*H*L above the parallel threshold */
     Prob p = prob_make(c, &rng);
     Grads g1 = grads_alloc(&p), g2 = grads_alloc(&p);
     double *dD0 = malloc(c.H * sizeof(double));
@@ -377,6 +377,16 @@ START_TEST(null_outputs_skipped) {
 }
 END_TEST
 
+/* Shapes the op cannot serve are errors that name the values. */
+START_TEST(bad_shapes_die) {
+    double buf[64] = {0};
+    EXPECT_DIE(ops_cpu64()->fftconv_fwd(buf, buf, NULL, NULL, 4, buf, 9, NULL, 1, 1, 4), "Lk 9");
+    EXPECT_DIE(ops_cpu64()->fftconv_fwd(buf, buf, NULL, NULL, 7, buf, 4, NULL, 1, 2, 4), "in_bstride 7");
+    EXPECT_DIE(ops_cpu()->fftconv_bwd(buf, NULL, NULL, buf, NULL, buf, buf, NULL, NULL, 4, buf, 0, NULL, 1, 1, 4),
+               "Lk 0");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("fftconv");
     TCase *tc = tcase_create("cpu");
@@ -386,6 +396,7 @@ int main(void) {
     tcase_add_test(tc, fp32_matches_fp64);
     tcase_add_test(tc, accumulation_and_determinism);
     tcase_add_test(tc, null_outputs_skipped);
+    tcase_add_test(tc, bad_shapes_die);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -41,7 +41,7 @@ typedef struct {
     double freq_scale;
 } SinCase;
 
-static const SinCase sin_cases[] = {{64, 37, 1.0}, {50, 64, 10.0}, {7, 3, 3.0}};
+static const SinCase sin_cases[] = {{32, 37, 1.0}, {20, 64, 10.0}, {7, 3, 3.0}};
 
 static double *sin_freq(int C, double scale, uint64_t *rng) {
     double *f = malloc(C * sizeof(double));
@@ -168,7 +168,7 @@ typedef struct {
     float shift;
 } ExpCase;
 
-static const ExpCase exp_cases[] = {{100, 37, 1, 0.0f}, {64, 70, 1, 0.05f}, {33, 5, 0, 0.0f}};
+static const ExpCase exp_cases[] = {{48, 37, 1, 0.0f}, {24, 70, 1, 0.05f}, {33, 5, 0, 0.0f}};
 
 /* Hyena defaults: t_pos = linspace(0, 1, L); |deltas| from 3.07 to 15.35; signs random here to check
  * the |.| (the reference takes the absolute value). */

@@ -180,7 +180,7 @@ END_TEST
  * dinp is written; NULL outputs are skipped; 1 and 2 threads give the same bits. */
 START_TEST(accumulation_and_determinism) {
     uint64_t rng = tu_seed();
-    Case c = {3, 50, 70, 3};
+    Case c = {3, 100, 70, 3};   /* B*L*C above the parallel threshold */
     Prob p = prob_make(c, &rng);
     double *dinp = malloc(p.nin * sizeof(double)), *dinp2 = malloc(p.nin * sizeof(double));
     double *dw = calloc(p.nw, sizeof(double)), *db = calloc(c.C, sizeof(double));

@@ -11,7 +11,6 @@
  * Work is parallel over h with b inside, so every reduction over the batch has a fixed order.
  * Rows of u, w, v, du, dw, dv are at b*in_bstride + h*L; the gaps between rows are never written
  * (they hold other tensors when u, w, v are chunks of one [B, 3H, L] activation). */
-#include <math.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -142,6 +141,9 @@ static void fftconv_gate(real *x, const real *u, const real *w, int L) {
         memcpy(x, u, sizeof(real) * (size_t)L);
 }
 
+/* Below this many outputs (B*H*L) one thread is faster than starting a parallel region. */
+#define FFTCONV_PAR_MIN 4096
+
 /* ---- forward ----
  * y [B,H,L]; u, w, v rows at b*in_bstride + h*L; k [H,Lk]; D [H] (w, v, D may be NULL) */
 static void fftconv_fwd(act_t *y_, const act_t *u_, const act_t *w_, const act_t *v_, int64_t in_bstride,
@@ -153,7 +155,7 @@ static void fftconv_fwd(act_t *y_, const act_t *u_, const act_t *w_, const act_t
     const int N = 2 * L, nf = L + 1;
     const real inv_n = (real)1 / (real)N;
     const FftPlans *p = fftconv_plans(N);
-#pragma omp parallel
+#pragma omp parallel if ((int64_t)B * H * L >= FFTCONV_PAR_MIN)
     {
         FftWork wk;
         fftwork_alloc(&wk, L);
@@ -191,7 +193,7 @@ static void fftconv_bwd(act_t *du_, act_t *dw_, act_t *dv_, acc_t *dk_, acc_t *d
     const real inv_n = (real)1 / (real)N;
     const int need_dx = du || dw;
     const FftPlans *p = fftconv_plans(N);
-#pragma omp parallel
+#pragma omp parallel if ((int64_t)B * H * L >= FFTCONV_PAR_MIN)
     {
         FftWork wk;
         fftwork_alloc(&wk, L);

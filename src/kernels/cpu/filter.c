@@ -11,6 +11,8 @@
 /* Channels per task: rows are read FILTER_TILE contiguous values at a time, and each channel's
  * reduction over n stays inside one task (fixed order, independent of the thread count). */
 #define FILTER_TILE 32
+/* Below this many elements a parallel region costs more than it saves. */
+#define FILTER_PAR_MIN 16384
 
 static int filter_min(int a, int b) { return a < b ? a : b; }
 
@@ -18,7 +20,7 @@ static int filter_min(int a, int b) { return a < b ? a : b; }
 static void sin_fwd(act_t *out_, const act_t *inp_, const acc_t *freq_, int64_t N, int C) {
     real *out = out_;
     const real *inp = inp_, *freq = freq_;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= FILTER_PAR_MIN)
     for (int64_t n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
             int64_t i = n * C + c;
@@ -32,7 +34,7 @@ static void sin_bwd(act_t *dinp_, acc_t *dfreq_, const act_t *dout_, const act_t
     real *dinp = dinp_, *dfreq = dfreq_;
     const real *dout = dout_, *inp = inp_, *freq = freq_;
     int ntiles = (C + FILTER_TILE - 1) / FILTER_TILE;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= FILTER_PAR_MIN)
     for (int tile = 0; tile < ntiles; tile++) {
         int c0 = tile * FILTER_TILE, c1 = filter_min(c0 + FILTER_TILE, C);
         double sum[FILTER_TILE] = {0};
@@ -59,7 +61,7 @@ static void expmod_fwd(acc_t *k_, const act_t *h_, const acc_t *deltas_, const a
     real *k = k_;
     const real *h = h_, *deltas = deltas_, *t_pos = t_pos_;
     int ntiles = (C + FILTER_TILE - 1) / FILTER_TILE;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)L * C >= FILTER_PAR_MIN)
     for (int tile = 0; tile < ntiles; tile++) {
         int c0 = tile * FILTER_TILE, c1 = filter_min(c0 + FILTER_TILE, C);
         for (int t = 0; t < L; t++)
@@ -76,7 +78,7 @@ static void expmod_bwd(act_t *dh_, const acc_t *dk_, const acc_t *deltas_, const
     real *dh = dh_;
     const real *dk = dk_, *deltas = deltas_, *t_pos = t_pos_;
     int ntiles = (C + FILTER_TILE - 1) / FILTER_TILE;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)L * C >= FILTER_PAR_MIN)
     for (int tile = 0; tile < ntiles; tile++) {
         int c0 = tile * FILTER_TILE, c1 = filter_min(c0 + FILTER_TILE, C);
         for (int t = 0; t < L; t++)

@@ -10,6 +10,8 @@
 /* Channels handled together: the inner loop then reads SHORTCONV_TILE contiguous values of
  * each [L,C] row instead of striding by C, and writes SHORTCONV_TILE output rows in step. */
 #define SHORTCONV_TILE 32
+/* Below this many outputs a parallel region costs more than it saves. */
+#define SHORTCONV_PAR_MIN 16384
 
 static int shortconv_min(int a, int b) { return a < b ? a : b; }
 
@@ -19,7 +21,7 @@ static void shortconv_fwd(act_t *out_, const act_t *inp_, const act_t *w_, const
     real *out = out_;
     const real *inp = inp_, *w = w_, *bias = bias_;
     int ntiles = (C + SHORTCONV_TILE - 1) / SHORTCONV_TILE;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((int64_t)B * L * C >= SHORTCONV_PAR_MIN)
     for (int b = 0; b < B; b++) {
         for (int tile = 0; tile < ntiles; tile++) {
             int c0 = tile * SHORTCONV_TILE, c1 = shortconv_min(c0 + SHORTCONV_TILE, C);
@@ -46,7 +48,7 @@ static void shortconv_bwd(act_t *dinp_, acc_t *dw_, acc_t *dbias_, const act_t *
     real *dinp = dinp_, *dw = dw_, *dbias = dbias_;
     const real *dout = dout_, *inp = inp_, *w = w_;
     int ntiles = (C + SHORTCONV_TILE - 1) / SHORTCONV_TILE;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)B * L * C >= SHORTCONV_PAR_MIN)
     for (int tile = 0; tile < ntiles; tile++) {
         int c0 = tile * SHORTCONV_TILE, c1 = shortconv_min(c0 + SHORTCONV_TILE, C), nc = c1 - c0;
         /* per-tile sums: dw as [nc,K], then dbias as [nc] */

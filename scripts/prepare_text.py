@@ -13,9 +13,10 @@ Empty documents are skipped.
 
 --default reads the reStructuredText sources of two Debian packages (English text with code
 samples; translations/ is excluded):
-    linux-doc-6.1   /usr/share/doc/linux-doc-6.1/html/_sources   (~28 MB)
-    python3.11-doc  /usr/share/doc/python3.11/html/_sources      (~11 MB)
-On 2 cores it takes about a minute and gives ~9.5M tokens (see the summary it prints).
+    linux-doc-6.1   /usr/share/doc/linux-doc-6.1/html/_sources   (21 MB without translations/)
+    python3.11-doc  /usr/share/doc/python3.11/html/_sources      (11 MB)
+It takes about 10 s on 2 cores: 3,317 documents, 8.77M train + 0.27M val tokens, 8.3 MB file;
+train unigram entropy 6.43 nats/token. --max-mb 4 gives ~1.1M tokens in ~3 s.
 
 Split: a document goes to /val when a hash of (seed, its path relative to its input root)
 falls below --val-fraction, so the split is deterministic and independent of where the files
@@ -180,6 +181,8 @@ def write_split(f, name, tokens, n_docs):
         g.create_dataset("tokens", shape=(0,), dtype=np.uint16)
     g.attrs["n_documents"] = np.int64(n_docs)
     g.attrs["n_tokens"] = np.int64(n)
+    if n > 0:  # the loss of the best context-free model: the baseline a trained model must beat
+        g.attrs["unigram_entropy"] = np.float64(unigram_entropy(tokens, gpt2_bpe.VOCAB_SIZE))
 
 
 def write_h5(path, splits, source, seed, val_fraction):
@@ -282,7 +285,7 @@ def main(argv):
     train = splits["train"][0]
     if train.shape[0]:
         h = unigram_entropy(train, gpt2_bpe.VOCAB_SIZE)
-        print("  train unigram entropy: %.4f nats/token (perplexity %.0f); bytes/token %.2f"
+        print("  train unigram entropy: %.4f nats/token (perplexity %.0f); input bytes/token %.2f"
               % (h, math.exp(h), in_bytes / max(1, sum(s[0].shape[0] for s in splits.values()))))
     return 0
 

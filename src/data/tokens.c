@@ -2,6 +2,7 @@
 #include "data/tokens.h"
 
 #include <errno.h>
+#include <math.h>
 #include <hdf5.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ struct TokenStream {
     char *name;         /* "path:/train/tokens" */
     hid_t file, grp, dset, fspace;
     int64_t count, vocab, eot, n_documents;
+    double unigram_entropy;
     char *tokenizer;
     int32_t *win;       /* scratch for one window (validation batches) */
     int64_t win_cap;
@@ -116,7 +118,7 @@ static hid_t attr_open(TokenStream *ts, hid_t obj, const char *obj_name, const c
         H5Aclose(a);
         if (!ok_class)
             open_fail(ts, "%s: attribute '%s' of %s must be %s, found %s", ts->path, attr, obj_name,
-                      cls == H5T_INTEGER ? "an integer" : "a string", tn);
+                      cls == H5T_INTEGER ? "an integer" : cls == H5T_FLOAT ? "a float" : "a string", tn);
         open_fail(ts, "%s: attribute '%s' of %s must hold one value, found %lld", ts->path, attr,
                   obj_name, (long long)npts);
     }
@@ -132,6 +134,19 @@ static int64_t attr_int(TokenStream *ts, hid_t obj, const char *obj_name, const 
     int64_t v = 0;
     herr_t st = H5Aread(a, H5T_NATIVE_INT64, &v);
     if (st < 0) h5_detail(d);  /* before the next HDF5 call clears the error stack */
+    H5Aclose(a);
+    if (st < 0) open_fail(ts, "%s: cannot read attribute '%s' of %s: %s", ts->path, attr, obj_name, d);
+    return v;
+}
+
+/* Optional floating-point attribute; dflt when absent. */
+static double attr_float(TokenStream *ts, hid_t obj, const char *obj_name, const char *attr, double dflt) {
+    char d[256];
+    hid_t a = attr_open(ts, obj, obj_name, attr, H5T_FLOAT, 0);
+    if (a < 0) return dflt;
+    double v = 0;
+    herr_t st = H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+    if (st < 0) h5_detail(d);
     H5Aclose(a);
     if (st < 0) open_fail(ts, "%s: cannot read attribute '%s' of %s: %s", ts->path, attr, obj_name, d);
     return v;
@@ -222,6 +237,7 @@ static void open_group(TokenStream *ts) {
     ts->grp = H5Gopen2(ts->file, ts->group, H5P_DEFAULT);
     if (ts->grp < 0) open_fail(ts, "%s: %s is not a group: %s", ts->path, ts->group, h5_detail(d));
     ts->n_documents = attr_int(ts, ts->grp, ts->group, "n_documents", 0, -1);
+    ts->unigram_entropy = attr_float(ts, ts->grp, ts->group, "unigram_entropy", NAN);
 }
 
 /* Compressed chunks are decompressed whole on every read that touches them unless they fit in
@@ -315,6 +331,7 @@ int64_t tokens_count(const TokenStream *ts) { return ts->count; }
 int64_t tokens_vocab(const TokenStream *ts) { return ts->vocab; }
 int64_t tokens_eot(const TokenStream *ts) { return ts->eot; }
 int64_t tokens_n_documents(const TokenStream *ts) { return ts->n_documents; }
+double tokens_unigram_entropy(const TokenStream *ts) { return ts->unigram_entropy; }
 const char *tokens_tokenizer(const TokenStream *ts) { return ts->tokenizer; }
 const char *tokens_name(const TokenStream *ts) { return ts->name; }
 

@@ -21,6 +21,7 @@ int64_t tokens_count(const TokenStream *ts);       /* tokens in the dataset */
 int64_t tokens_vocab(const TokenStream *ts);       /* root attribute vocab_size */
 int64_t tokens_eot(const TokenStream *ts);         /* root attribute eot_token */
 int64_t tokens_n_documents(const TokenStream *ts); /* group attribute n_documents, -1 if absent */
+double tokens_unigram_entropy(const TokenStream *ts); /* group attribute unigram_entropy (nats), NaN if absent */
 const char *tokens_tokenizer(const TokenStream *ts);
 const char *tokens_name(const TokenStream *ts);    /* "path:/group/tokens", for messages */
 

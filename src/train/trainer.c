@@ -133,7 +133,11 @@ static void log_json(Run *r, const char *fmt, ...) {
 static void report_eval(Run *r) {
     double t0 = now_seconds();
     double loss = evaluate(r);
-    lc_log("step %6lld | val loss %.4f | val ppl %.2f | %.1f s", (long long)r->st.step, loss, exp(loss), now_seconds() - t0);
+    double h = tokens_unigram_entropy(r->train);
+    char baseline[96] = "";
+    if (!isnan(h)) snprintf(baseline, sizeof baseline, " | unigram entropy %.4f", h);
+    lc_log("step %6lld | val loss %.4f | val ppl %.2f%s | %.1f s", (long long)r->st.step, loss, exp(loss), baseline,
+           now_seconds() - t0);
     log_json(r, "{\"type\": \"eval\", \"step\": %lld, \"val_loss\": %.6f, \"val_ppl\": %.4f, \"tokens\": %lld}",
              (long long)r->st.step, loss, exp(loss), (long long)r->st.tokens_seen);
 }

@@ -14,7 +14,7 @@ static void usage(FILE *f) {
             "  longconv train CONFIG.yaml [section.key=value ...] [--resume CKPT|auto]\n"
             "  longconv eval CONFIG.yaml --ckpt CKPT [section.key=value ...]\n"
             "  longconv inspect CKPT.h5\n"
-            "  longconv help [config]\n"
+            "  longconv help [config [--markdown]]\n"
             "\n"
             "train   trains from a YAML config; key=value pairs override it (e.g. train.lr=3e-4).\n"
             "        --resume auto continues from the newest checkpoint in train.out_dir.\n"
@@ -48,7 +48,8 @@ static void parse_config_args(int argc, char **argv, Config *c, const char *flag
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         if (argc >= 3 && strcmp(argv[2], "config") == 0) {
-            config_print_help(stdout, 0);
+            /* --markdown regenerates the table in docs/config.md */
+            config_print_help(stdout, argc >= 4 && strcmp(argv[3], "--markdown") == 0);
             return 0;
         }
         usage(argc < 2 ? stderr : stdout);

@@ -16,22 +16,22 @@
 
 static void silence_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
-static void write_attr_i64(hid_t obj, const char *name, int64_t v, const char *path) {
+/* Scalar numeric attribute: file type ftype, value at v in memory type mtype. */
+static void write_attr_num(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v, const char *path) {
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
     if (a < 0) lc_die("%s: cannot create attribute '%s'", path, name);
-    H5_CHECK(H5Awrite(a, H5T_NATIVE_INT64, &v), path);
+    H5_CHECK(H5Awrite(a, mtype, v), path);
     H5Aclose(a);
     H5Sclose(sp);
 }
 
+static void write_attr_i64(hid_t obj, const char *name, int64_t v, const char *path) {
+    write_attr_num(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, path);
+}
+
 static void write_attr_f64(hid_t obj, const char *name, double v, const char *path) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0) lc_die("%s: cannot create attribute '%s'", path, name);
-    H5_CHECK(H5Awrite(a, H5T_NATIVE_DOUBLE, &v), path);
-    H5Aclose(a);
-    H5Sclose(sp);
+    write_attr_num(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v, path);
 }
 
 static void write_attr_str(hid_t obj, const char *name, const char *v, const char *path) {
@@ -47,21 +47,22 @@ static void write_attr_str(hid_t obj, const char *name, const char *v, const cha
     H5Tclose(ty);
 }
 
-static int64_t read_attr_i64(hid_t obj, const char *name, const char *path) {
+static void read_attr_num(hid_t obj, const char *name, hid_t mtype, void *v, const char *path) {
     if (H5Aexists(obj, name) <= 0) lc_die("%s: checkpoint attribute '%s' is missing", path, name);
-    int64_t v = 0;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &v) < 0) lc_die("%s: cannot read attribute '%s'", path, name);
+    if (a < 0 || H5Aread(a, mtype, v) < 0) lc_die("%s: cannot read attribute '%s'", path, name);
     H5Aclose(a);
+}
+
+static int64_t read_attr_i64(hid_t obj, const char *name, const char *path) {
+    int64_t v = 0;
+    read_attr_num(obj, name, H5T_NATIVE_INT64, &v, path);
     return v;
 }
 
 static double read_attr_f64(hid_t obj, const char *name, const char *path) {
-    if (H5Aexists(obj, name) <= 0) lc_die("%s: checkpoint attribute '%s' is missing", path, name);
     double v = 0;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0 || H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0) lc_die("%s: cannot read attribute '%s'", path, name);
-    H5Aclose(a);
+    read_attr_num(obj, name, H5T_NATIVE_DOUBLE, &v, path);
     return v;
 }
 

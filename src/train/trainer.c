@@ -107,6 +107,18 @@ static void check_same_model(const Config *a, const Config *b, const char *ckpt)
     }
 }
 
+/* Parameters (and moments, when the model has them) and the train state from a checkpoint whose
+ * model settings match this run's. */
+static void load_checkpoint(Run *r, const char *path) {
+    char *yaml = ckpt_read_config(path);
+    Config saved;
+    config_defaults(&saved);
+    config_load_string(&saved, yaml, path);
+    free(yaml);
+    check_same_model(&saved, &r->cfg, path);
+    ckpt_load(path, model_params(r->model), r->ops, &r->st);
+}
+
 static double evaluate(Run *r) {
     double total = 0;
     int64_t count = 0;
@@ -287,13 +299,7 @@ int train_run(const Config *cfg, const char *resume) {
            (long long)tokens_count(r->train), (long long)tokens_count(r->val), tokens_tokenizer(r->train));
     model_print_memory(r->model);
     if (ckpt) {
-        char *yaml = ckpt_read_config(ckpt);
-        Config saved;
-        config_defaults(&saved);
-        config_load_string(&saved, yaml, ckpt);
-        free(yaml);
-        check_same_model(&saved, &r->cfg, ckpt);
-        ckpt_load(ckpt, model_params(r->model), r->ops, &r->st);
+        load_checkpoint(r, ckpt);
         if (r->st.world_size != 1) lc_die("%s was written by %d ranks; this run has 1", ckpt, r->st.world_size);
         sampler_seek(&r->sampler, r->st.data_cursor);
         lc_log("resumed from %s at step %lld (data cursor %lld)", ckpt, (long long)r->st.step, (long long)r->st.data_cursor);
@@ -349,13 +355,7 @@ int eval_run(const Config *cfg, const char *ckpt_path) {
     Run run, *r = &run;
     open_run(r, cfg);
     r->model = model_create(&r->cfg, r->ops, r->B, r->L, 0);
-    char *yaml = ckpt_read_config(ckpt_path);
-    Config saved;
-    config_defaults(&saved);
-    config_load_string(&saved, yaml, ckpt_path);
-    free(yaml);
-    check_same_model(&saved, &r->cfg, ckpt_path);
-    ckpt_load(ckpt_path, model_params(r->model), r->ops, &r->st);
+    load_checkpoint(r, ckpt_path);
     double loss = evaluate(r);
     lc_log("%s (step %lld): val loss %.4f | val ppl %.2f | %lld batches of %d x %d", ckpt_path, (long long)r->st.step,
            loss, exp(loss), (long long)r->cfg.train.eval_batches, r->B, r->L);

@@ -7,6 +7,9 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "train/trainer.h"
+#ifdef LONGCONV_CUDA
+#include "kernels/cuda/fftconv/bench_conv.h"
+#endif
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -14,6 +17,7 @@ static void usage(FILE *f) {
             "  longconv train CONFIG.yaml [section.key=value ...] [--resume CKPT|auto]\n"
             "  longconv eval CONFIG.yaml --ckpt CKPT [section.key=value ...]\n"
             "  longconv inspect CKPT.h5\n"
+            "  longconv bench conv [--json FILE] [--max-n L] [--iters K]\n"
             "  longconv help [config [--markdown]]\n"
             "\n"
             "train   trains from a YAML config; key=value pairs override it (e.g. train.lr=3e-4).\n"
@@ -21,6 +25,7 @@ static void usage(FILE *f) {
             "        SIGINT/SIGTERM finish the step, write a checkpoint and exit 0.\n"
             "eval    validation loss and perplexity of a checkpoint.\n"
             "inspect prints a checkpoint's step, config and parameter table.\n"
+            "bench conv times the GPU long convolutions against the cuFFT baseline and the memory floor.\n"
             "help config lists every config key with type, default, range and meaning.\n");
 }
 
@@ -72,6 +77,14 @@ int main(int argc, char **argv) {
         if (argc != 3) lc_die("usage: longconv inspect CKPT.h5");
         ckpt_inspect(argv[2], stdout);
         return 0;
+    }
+    if (strcmp(cmd, "bench") == 0) {
+        if (argc < 3 || strcmp(argv[2], "conv") != 0) lc_die("usage: longconv bench conv [options]");
+#ifdef LONGCONV_CUDA
+        return bench_conv_main(argc - 3, argv + 3);
+#else
+        lc_die("longconv bench conv needs a build with CUDA (nvcc was not found)");
+#endif
     }
     usage(stderr);
     lc_die("unknown command '%s'", cmd);

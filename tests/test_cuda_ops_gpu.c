@@ -65,12 +65,15 @@ static float *hcopy(const float *x, int64_t n) {
     return y;
 }
 /* device bf16 copy of x (x must hold bf16 values: the conversion is then exact) */
-static void *up_act(const float *x, int64_t n) {
+static void put_act(void *d, const float *x, int64_t n) {
     uint16_t *b = xmalloc((size_t)n * 2);
     for (int64_t i = 0; i < n; i++) b[i] = bf_bits(x[i]);
-    void *d = G->alloc((size_t)n * 2);
     G->to_device(d, b, (size_t)n * 2);
     free(b);
+}
+static void *up_act(const float *x, int64_t n) {
+    void *d = G->alloc((size_t)n * 2);
+    put_act(d, x, n);
     return d;
 }
 static void *up_acc(const float *x, int64_t n) {
@@ -120,6 +123,16 @@ static double now_s(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+/* Mean wall time of reps calls of stmt, after the queue is drained (for docs/cuda-backend.md). */
+#define TIME_OP(label, reps, stmt)                                                                 \
+    do {                                                                                           \
+        G->synchronize();                                                                          \
+        double t0_ = now_s();                                                                      \
+        for (int r_ = 0; r_ < (reps); r_++) { stmt; }                                              \
+        G->synchronize();                                                                          \
+        fprintf(stderr, "  timing %-48s %.3f ms\n", label, (now_s() - t0_) / (reps) * 1e3);       \
+    } while (0)
 
 /* ---- table, memory, conversions ---- */
 
@@ -224,6 +237,8 @@ START_TEST(elementwise) {
     G->gelu_bwd(dout, dx, db, n);
     float *o2 = down_act(dout, n);
     check_same_bits("gelu_bwd", o, o2, n);
+    TIME_OP("gelu_fwd n=1000003", 20, G->gelu_fwd(dout, dx, n));
+    TIME_OP("add n=1000003", 20, G->add(dout, dx, db, n));
     free(o), free(o2);
     G->free(da), G->free(db), G->free(dx), G->free(dout), free(a), free(b), free(x), free(ref), free(ref2);
 }
@@ -301,6 +316,10 @@ static void embedding_case(int64_t N, int C, int V) {
         }
         free(g);
     }
+    if (N >= 8192) {
+        TIME_OP("embedding_fwd N=8192 C=864", 20, G->embedding_fwd(dout_fwd, dtok, dwte, N, C));
+        TIME_OP("embedding_bwd N=8192 C=864 V=50264", 20, G->embedding_bwd(dd, ddout, dtok, N, C));
+    }
     G->free(dtok), G->free(dwte), G->free(ddout), G->free(dd), G->free(dout_fwd);
     free(tok), free(wte), free(dout), free(out), free(init), free(ref), free(o);
 }
@@ -360,6 +379,11 @@ static void layernorm_case(int64_t N, int C) {
         }
         free(gdx), free(ggw), free(ggb);
     }
+    if (N >= 8192) {
+        TIME_OP("layernorm_fwd N=8192 C=864", 20, G->layernorm_fwd(dout, dmean, drstd, dx, dw_, db_, N, C, eps));
+        TIME_OP("layernorm_bwd N=8192 C=864", 20,
+                G->layernorm_bwd(ddres, dgw, dgb, ddy, dx, dw_, dmean, drstd, N, C));
+    }
     G->free(dx), G->free(dw_), G->free(db_), G->free(dout), G->free(dmean), G->free(drstd);
     G->free(ddy), G->free(ddres), G->free(dgw), G->free(dgb);
     free(x), free(w), free(b), free(out), free(mean), free(rstd), free(o), free(m), free(r);
@@ -374,16 +398,25 @@ END_TEST
 
 /* ---- linear ---- */
 
-static void linear_case(int64_t N, int C, int OC, int bias, int timing) {
-    fprintf(stderr, " linear N=%lld C=%d OC=%d%s\n", (long long)N, C, OC, bias ? "" : " (no bias)");
+/* misalign: w, b and their gradients sit one element past an aligned address, as parameters at
+ * odd offsets of the packed parameter block do */
+static void linear_case(int64_t N, int C, int OC, int bias, int timing, int misalign) {
+    fprintf(stderr, " linear N=%lld C=%d OC=%d%s%s\n", (long long)N, C, OC, bias ? "" : " (no bias)",
+            misalign ? " (w, b, dw, db misaligned)" : "");
     float *x = hrand(N * C, 0.0, 1.0, 1), *w = hrand((int64_t)OC * C, 0.0, 1.0 / sqrt(C), 1);
     float *b = bias ? hrand(OC, 0.0, 0.5, 1) : NULL, *dy = hrand(N * OC, 0.0, 1.0, 1);
     float *out = xmalloc((size_t)(N * OC) * 4), *dx = xmalloc((size_t)(N * C) * 4);
     float *gw0 = hrand((int64_t)OC * C, 0.0, sqrt((double)N), 0), *gb0 = hrand(OC, 0.0, sqrt((double)N), 0);
     float *gw = hcopy(gw0, (int64_t)OC * C), *gb = hcopy(gb0, OC);
-    void *ddx = up_act(x, N * C), *ddw = up_act(w, (int64_t)OC * C), *ddb = bias ? up_act(b, OC) : NULL;
-    void *ddy = up_act(dy, N * OC), *dout = alloc_poisoned((size_t)(N * OC) * 2);
-    void *ddinp = alloc_poisoned((size_t)(N * C) * 2), *dgw = up_acc(gw0, (int64_t)OC * C), *dgb = up_acc(gb0, OC);
+    const int off = misalign ? 1 : 0;
+    void *bw = G->alloc((size_t)((int64_t)OC * C + 1) * 2), *bb = G->alloc((size_t)(OC + 1) * 2);
+    void *bgw = G->alloc((size_t)((int64_t)OC * C + 1) * 4), *bgb = G->alloc((size_t)(OC + 1) * 4);
+    void *ddw = (char *)bw + 2 * off, *ddb = bias ? (char *)bb + 2 * off : NULL;
+    void *dgw = (char *)bgw + 4 * off, *dgb = (char *)bgb + 4 * off;
+    put_act(ddw, w, (int64_t)OC * C), put_acc(dgw, gw0, (int64_t)OC * C), put_acc(dgb, gb0, OC);
+    if (bias) put_act(ddb, b, OC);
+    void *ddx = up_act(x, N * C), *ddy = up_act(dy, N * OC), *dout = alloc_poisoned((size_t)(N * OC) * 2);
+    void *ddinp = alloc_poisoned((size_t)(N * C) * 2);
     H->linear_fwd(out, x, w, b, N, C, OC);
     G->linear_fwd(dout, ddx, ddw, ddb, N, C, OC);
     float *o = down_act(dout, N * OC);
@@ -434,15 +467,16 @@ static void linear_case(int64_t N, int C, int OC, int bias, int timing) {
                 (long long)N, C, OC, (t1 - t0) / reps * 1e3, flop * reps / (t1 - t0) * 1e-12, (t2 - t1) / reps * 1e3,
                 2 * flop * reps / (t2 - t1) * 1e-12);
     }
-    G->free(ddx), G->free(ddw), G->free(ddy), G->free(dout), G->free(ddinp), G->free(dgw), G->free(dgb);
-    if (ddb) G->free(ddb);
+    G->free(ddx), G->free(bw), G->free(bb), G->free(ddy), G->free(dout), G->free(ddinp), G->free(bgw), G->free(bgb);
     free(x), free(w), free(b), free(dy), free(out), free(dx), free(gw0), free(gb0), free(gw), free(gb), free(o);
 }
 
 START_TEST(linear) {
-    linear_case(8192, 864, 2592, 1, 1); /* Hyena-s in_proj at 2 x 4096 tokens */
-    linear_case(512, 864, 50264, 0, 1); /* Hyena-s LM head, one chunk of rows */
-    linear_case(37, 19, 53, 1, 0);
+    linear_case(8192, 864, 2592, 1, 1, 0); /* Hyena-s in_proj at 2 x 4096 tokens: bias epilogue */
+    linear_case(8192, 864, 2592, 1, 1, 1); /* the same with w, b misaligned: fp32 GEMM + bias kernel */
+    linear_case(512, 864, 50264, 0, 1, 0); /* Hyena-s LM head, one chunk of rows */
+    linear_case(37, 19, 53, 1, 0, 0);      /* odd widths */
+    linear_case(4096, 33, 64, 1, 0, 1);    /* Hyena-s filter MLP's first layer (z has 33 features) */
 }
 END_TEST
 
@@ -508,6 +542,12 @@ static void shortconv_case(int B, int L, int C, int K, int bias) {
             free(gdx2), free(ggw2), free(ggb2);
         }
         free(gdx), free(ggw), free(ggb);
+    }
+    if (n >= 1000000) {
+        TIME_OP("shortconv_fwd B=2 L=4096 C=2592 K=3", 20, G->shortconv_fwd(dout, ddx, ddw, ddb, B, L, C, K));
+        TIME_OP("shortconv_bwd B=2 L=4096 C=2592 K=3", 20,
+                G->shortconv_bwd(ddinp, dgw, dgb, ddy, ddx, ddw, B, L, C, K));
+        TIME_OP("bcl_from_blc B=2 L=4096 C=2592", 20, G->bcl_from_blc(dout, ddx, B, L, C));
     }
     G->free(ddx), G->free(ddw), G->free(ddy), G->free(dout), G->free(ddinp), G->free(dgw), G->free(dgb);
     if (ddb) G->free(ddb);
@@ -667,6 +707,7 @@ START_TEST(optim) {
         for (int64_t i = 0; i < n; i++) bits += memcmp(&gp[i], &p[i], 4) != 0;
         fprintf(stderr, "  adamw t=%d: %lld of %lld p differ in bits from the CPU\n", steps[s], (long long)bits,
                 (long long)n);
+        if (s == 1) TIME_OP("adamw n=1000003", 20, G->adamw(dp, dg, dm, dv, n, 3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 7));
         G->free(dp), G->free(dg), G->free(dm), G->free(dv);
         free(p), free(g), free(m), free(v), free(gp), free(gm), free(gv);
     }

@@ -25,11 +25,13 @@ int params_add(ParamTable *t, const char *name, InitKind init, double a, ParamGr
         LC_ASSERT(s->shape[i] >= 1, "parameter %s: dimension %d is %lld", name, i, (long long)s->shape[i]);
         s->numel *= s->shape[i];
     }
-    s->offset = t->total;
+    /* 8-element (32-byte fp32, 16-byte bf16) alignment of every tensor: cuBLAS needs 16-byte
+     * aligned pointers for its fast paths and the fused bias epilogue. */
+    s->offset = (t->total + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
     s->init = init;
     s->a = a;
     s->group = group;
-    t->total += s->numel;
+    t->total = s->offset + s->numel;
     return t->n++;
 }
 

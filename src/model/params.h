@@ -26,6 +26,8 @@ typedef enum {
     GROUP_COUNT
 } ParamGroup;
 
+#define PARAM_ALIGN 8 /* elements */
+
 typedef struct ParamSpec {
     char name[128];
     int ndim;
@@ -40,7 +42,7 @@ typedef struct ParamSpec {
 typedef struct ParamTable {
     ParamSpec *specs;
     int n, cap;
-    int64_t total;  /* elements */
+    int64_t total;  /* elements, including alignment gaps between tensors */
     acc_t *master, *grad, *m, *v;  /* device blocks, NULL until params_allocate */
     act_t *compute;                /* compute copy (== master when the backend's act_is_acc) */
 } ParamTable;

@@ -5,6 +5,8 @@
 #include "core/error.h"
 #include "kernels/cpu/real.h"
 
+#define XENT_LANES 8
+
 #ifdef LC_CPU_F64
 #define xent_exp exp
 #else
@@ -21,7 +23,7 @@ static void xent_check_targets(const tok_t *targets, int64_t N, int V) {
 
 /* losses[N] = -log softmax(logits[n, :V])[targets[n]]  (0 where targets[n] < 0; losses may be NULL)
  * logits: [N,Vp]; if dscale != 0: logits[n, :V] = dscale * (softmax - onehot), logits[n, V:] = 0,
- * and rows with an ignored target get a zero gradient. */
+ * and rows with an ignored target get a zero gradient; with dscale == 0 they are left untouched. */
 static void xent_fwd_bwd(acc_t *losses_, act_t *logits_, const tok_t *targets, int64_t N, int V, int Vp,
                          float dscale) {
     real *losses = losses_, *logits = logits_;
@@ -31,23 +33,37 @@ static void xent_fwd_bwd(acc_t *losses_, act_t *logits_, const tok_t *targets, i
     for (int64_t n = 0; n < N; n++) {
         real *z = logits + n * Vp;
         int t = targets[n];
-        /* max subtraction keeps every exp <= 1; the sum is in double, in column order */
         real zmax = z[0];
         for (int i = 1; i < V; i++) zmax = z[i] > zmax ? z[i] : zmax;
+        const real zt = t >= 0 ? z[t] : (real)0;
+        /* max subtraction keeps every exp <= 1. The sum is in double, in XENT_LANES interleaved
+         * partial sums combined in a fixed order: deterministic, and the loop vectorizes (with
+         * libmvec's exp). For training the exponentials are stored in place for the gradient. */
+        const int keep = dscale != 0.0f;
+        double part[XENT_LANES] = {0};
+        int i = 0;
+        for (; i + XENT_LANES <= V; i += XENT_LANES) {
+#pragma omp simd
+            for (int j = 0; j < XENT_LANES; j++) {
+                real e = xent_exp(z[i + j] - zmax);
+                if (keep) z[i + j] = e;
+                part[j] += (double)e;
+            }
+        }
+        for (; i < V; i++) {
+            real e = xent_exp(z[i] - zmax);
+            if (keep) z[i] = e;
+            part[0] += (double)e;
+        }
         double sum = 0.0;
-        for (int i = 0; i < V; i++) sum += xent_exp(z[i] - zmax);
-        if (losses) losses[n] = t < 0 ? (real)0 : (real)((double)zmax + log(sum) - (double)z[t]);
-        if (dscale == 0.0f) continue;
-        if (t < 0) {
-            for (int i = 0; i < Vp; i++) z[i] = 0;
-            continue;
-        }
-        double inv = 1.0 / sum;
-        for (int i = 0; i < V; i++) {
-            double p = (double)xent_exp(z[i] - zmax) * inv;
-            z[i] = (real)((double)dscale * (p - (i == t ? 1.0 : 0.0)));
-        }
-        for (int i = V; i < Vp; i++) z[i] = 0;
+        for (int j = 0; j < XENT_LANES; j++) sum += part[j];
+        if (losses) losses[n] = t < 0 ? (real)0 : (real)((double)zmax + log(sum) - (double)zt);
+        if (!keep) continue;
+        const real scale = t < 0 ? (real)0 : (real)((double)dscale / sum);
+#pragma omp simd
+        for (int k = 0; k < V; k++) z[k] *= scale;
+        if (t >= 0) z[t] -= (real)dscale;
+        for (int k = V; k < Vp; k++) z[k] = 0;
     }
 }
 

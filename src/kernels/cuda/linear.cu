@@ -6,16 +6,29 @@
  * dimension S, i.e. its transpose. So each row-major product below is computed as its transpose:
  *   out^T [OC,N] = w^T^T [OC,C] * inp^T [C,N]          -> gemm(T, N, OC, N, C)
  *   dinp^T [C,N] = w^T [C,OC] * dout^T [OC,N]          -> gemm(N, N, C, N, OC)
- *   dW^T [C,OC] += inp^T [C,N] * dout^T^T [N,OC]        -> gemm(N, T, C, OC, N) */
+ *   dW^T [C,OC] += inp^T [C,N] * dout^T^T [N,OC]        -> gemm(N, T, C, OC, N)
+ *
+ * The bias must join the fp32 sum before out is rounded to bf16 (one rounding). Adding it as
+ * beta * C (C pre-filled with the bias) was measured to round twice on H100, so the forward with a
+ * bias uses cuBLASLt's bias epilogue when every pointer is 16-byte aligned, as llm.c does; other
+ * cases (parameters at odd offsets of the packed parameter block, odd widths) take the GEMM into
+ * fp32 scratch and add the bias in the rounding kernel. cuBLASLt may not split K with bf16 partial
+ * sums (reduction schemes restricted to none / fp32 workspace). */
+#include <cublasLt.h>
 #include <limits.h>
+#include <stdint.h>
 
 #include "kernels/cuda/backend.h"
 
-/* out[n, o] = b[o]: the GEMM then adds the product with beta = 1, so the bias is added in fp32
- * before the single rounding of out (bf16 bias values are exact in the fp32 epilogue). */
-static __global__ void linear_bias_fill_kernel(bf16 *out, const bf16 *b, int64_t N, int OC) {
+#define LT_WORKSPACE_BYTES ((size_t)32 << 20)
+
+static cublasLtHandle_t lt_handle;
+static void *lt_workspace;
+
+/* out[i] = bf16(acc[i] + b[i % OC]): the fallback's single rounding */
+static __global__ void linear_bias_round_kernel(bf16 *out, const float *acc, const bf16 *b, int64_t total, int OC) {
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < N * OC) out[i] = b[i % OC];
+    if (i < total) out[i] = f2bf(acc[i] + bf2f(b[i % OC]));
 }
 
 /* Column o of dout [N,OC] as the bias gradient's summand. */
@@ -38,19 +51,84 @@ static void gemm_bf16(cublasOperation_t ta, cublasOperation_t tb, int m, int n, 
                               Cm, ctype, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+/* Largest power of two (<= 256) dividing the address: cuBLASLt's alignment preference. */
+static uint32_t ptr_alignment(const void *p) {
+    uint32_t a = 256;
+    while (a > 1 && ((uintptr_t)p % a) != 0) a >>= 1;
+    return a;
+}
+
+#define LT_SET(fn, obj, attr, val) CUBLAS_CHECK(fn(obj, attr, &(val), sizeof(val)))
+
+/* out^T [OC,N] = w [C,OC]^T inp [C,N] + b[OC] (column-major) with the bias epilogue.
+ * Returns 0 (nothing queued) when cuBLASLt offers no algorithm for this case. */
+static int linear_fwd_lt(bf16 *out, const bf16 *inp, const bf16 *w, const bf16 *b, int N, int C, int OC) {
+    if (!lt_handle) {
+        CUBLAS_CHECK(cublasLtCreate(&lt_handle));
+        CUDA_CHECK(cudaMalloc(&lt_workspace, LT_WORKSPACE_BYTES));
+    }
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, ld;
+    cublasLtMatmulPreference_t pref;
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const int32_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    const uint32_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    const int32_t bias_type = CUDA_R_16BF;
+    LT_SET(cublasLtMatmulDescSetAttribute, op, CUBLASLT_MATMUL_DESC_TRANSA, ta);
+    LT_SET(cublasLtMatmulDescSetAttribute, op, CUBLASLT_MATMUL_DESC_TRANSB, tb);
+    LT_SET(cublasLtMatmulDescSetAttribute, op, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue);
+    LT_SET(cublasLtMatmulDescSetAttribute, op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, b);
+    LT_SET(cublasLtMatmulDescSetAttribute, op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, C, OC, C));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, C, N, C));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld, CUDA_R_16BF, OC, N, OC));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    const size_t ws = LT_WORKSPACE_BYTES;
+    const uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    const uint32_t al_a = ptr_alignment(w), al_b = ptr_alignment(inp), al_d = ptr_alignment(out);
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws);
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, schemes);
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, al_a);
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, al_b);
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, al_d);
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, al_d);
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt_handle, op, la, lb, ld, ld, pref, 1, &res, &found);
+    const int ok = st == CUBLAS_STATUS_SUCCESS && found > 0;
+    if (ok) {
+        const float alpha = 1.0f, beta = 0.0f;
+        CUBLAS_CHECK(cublasLtMatmul(lt_handle, op, &alpha, w, la, inp, lb, &beta, out, ld, out, ld, &res.algo,
+                                    lt_workspace, LT_WORKSPACE_BYTES, cuda_stream()));
+    }
+    CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(ld));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
+    CUBLAS_CHECK(cublasLtMatmulDescDestroy(op));
+    return ok;
+}
+
+static int aligned16(const void *p) { return ((uintptr_t)p % 16) == 0; }
+
 /* out[N,OC] = inp[N,C] @ w[OC,C]^T + b[OC]  (b may be NULL) */
 static void linear_fwd(act_t *out, const act_t *inp, const act_t *w, const act_t *b, int64_t N, int C, int OC) {
     linear_check_dims(N, C, OC);
     if (N == 0) return;
-    float beta = 0.0f;
-    if (b) {
-        int64_t total = N * OC;
-        linear_bias_fill_kernel<<<(unsigned)CEIL_DIV(total, 256), 256, 0, cuda_stream()>>>((bf16 *)out,
-                                                                                          (const bf16 *)b, N, OC);
-        CUDA_CHECK_LAUNCH();
-        beta = 1.0f;
+    if (!b) {
+        gemm_bf16(CUBLAS_OP_T, CUBLAS_OP_N, OC, (int)N, C, w, C, inp, C, 0.0f, out, CUDA_R_16BF, OC);
+        return;
     }
-    gemm_bf16(CUBLAS_OP_T, CUBLAS_OP_N, OC, (int)N, C, w, C, inp, C, beta, out, CUDA_R_16BF, OC);
+    /* llm.c's conditions for the epilogue: 16-byte aligned pointers and rows */
+    if (aligned16(out) && aligned16(inp) && aligned16(w) && aligned16(b) && C % 8 == 0 && OC % 8 == 0 &&
+        linear_fwd_lt((bf16 *)out, (const bf16 *)inp, (const bf16 *)w, (const bf16 *)b, (int)N, C, OC))
+        return;
+    const int64_t total = N * OC;
+    float *acc = (float *)cuda_scratch((size_t)total * sizeof(float));
+    gemm_bf16(CUBLAS_OP_T, CUBLAS_OP_N, OC, (int)N, C, w, C, inp, C, 0.0f, acc, CUDA_R_32F, OC);
+    linear_bias_round_kernel<<<(unsigned)CEIL_DIV(total, 256), 256, 0, cuda_stream()>>>((bf16 *)out, acc,
+                                                                                       (const bf16 *)b, total, OC);
+    CUDA_CHECK_LAUNCH();
 }
 
 /* dinp[N,C] = dout[N,OC] @ w[OC,C]            (written, bf16)

@@ -311,15 +311,36 @@ START_TEST(sampler_seek_resumes_exactly) {
 }
 END_TEST
 
-START_TEST(val_batches_are_consecutive) {
+START_TEST(val_batches_wrap_when_longer_than_the_split) {
     char path[256];
     TokenStream *ts = open_iota(path);
     const int B = 6;
     int32_t in[6 * T], tg[6 * T];
-    for (int64_t k = 0; k < 20; k++) {  /* 120 windows: wraps past 37 three times */
-        tokens_val_batch(ts, T, k, B, in, tg);
+    for (int64_t k = 0; k < 20; k++) {  /* 120 samples > 37 windows: wraps past 37 three times */
+        tokens_val_batch(ts, T, k, 20, B, in, tg);
         for (int b = 0; b < B; b++) ck_assert_int_eq(window_of(in + b * T, tg + b * T), (k * B + b) % NWIN);
     }
+    tokens_close(ts);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(val_batches_spread_over_the_split) {
+    char path[256];
+    TokenStream *ts = open_iota(path);
+    const int B = 2, K = 5; /* 10 samples over 37 windows: floor(s * 37 / 10) */
+    int32_t in[2 * T], tg[2 * T];
+    int64_t prev = -1;
+    for (int64_t k = 0; k < K; k++) {
+        tokens_val_batch(ts, T, k, K, B, in, tg);
+        for (int b = 0; b < B; b++) {
+            int64_t w = window_of(in + b * T, tg + b * T);
+            ck_assert_int_eq(w, (k * B + b) * NWIN / (K * B));
+            ck_assert_int_gt(w, prev);
+            prev = w;
+        }
+    }
+    ck_assert_int_ge(prev, NWIN - NWIN / (K * B) - 1); /* the last sample lies near the end */
     tokens_close(ts);
     unlink(path);
 }
@@ -528,7 +549,8 @@ int main(void) {
     tcase_add_test(tsm, sampler_epochs_are_permutations);
     tcase_add_test(tsm, sampler_rank_sharding);
     tcase_add_test(tsm, sampler_seek_resumes_exactly);
-    tcase_add_test(tsm, val_batches_are_consecutive);
+    tcase_add_test(tsm, val_batches_wrap_when_longer_than_the_split);
+    tcase_add_test(tsm, val_batches_spread_over_the_split);
     suite_add_tcase(su, tsm);
     TCase *te = tcase_create("errors");
     tcase_add_test(te, error_not_hdf5);

@@ -380,16 +380,19 @@ static void read_window(TokenStream *ts, int64_t seq_len, int64_t w, int32_t *wi
     memcpy(tgt_row, win + 1, (size_t)seq_len * sizeof(int32_t));
 }
 
-void tokens_val_batch(TokenStream *ts, int64_t seq_len, int64_t batch_index, int B, int32_t *inputs,
-                      int32_t *targets) {
+void tokens_val_batch(TokenStream *ts, int64_t seq_len, int64_t batch_index, int64_t n_batches, int B,
+                      int32_t *inputs, int32_t *targets) {
     int64_t nwin = tokens_num_windows(ts, seq_len);
+    LC_ASSERT(n_batches >= 1 && batch_index >= 0 && batch_index < n_batches,
+              "tokens_val_batch: batch %lld of %lld", (long long)batch_index, (long long)n_batches);
     if (ts->win_cap < seq_len + 1) {
         ts->win = xrealloc(ts->win, (size_t)(seq_len + 1) * sizeof(int32_t));
         ts->win_cap = seq_len + 1;
     }
-    int64_t first = (batch_index % nwin) * (B % nwin) % nwin;  /* (batch_index*B) mod nwin, no overflow */
+    const __int128 total = (__int128)n_batches * B;
     for (int b = 0; b < B; b++) {
-        int64_t w = (first + b) % nwin;
+        __int128 sample = (__int128)batch_index * B + b;
+        int64_t w = total <= nwin ? (int64_t)(sample * nwin / total) : (int64_t)(sample % nwin);
         read_window(ts, seq_len, w, ts->win, inputs + (size_t)b * seq_len, targets + (size_t)b * seq_len);
     }
 }

@@ -33,10 +33,13 @@ void tokens_read(TokenStream *ts, int64_t offset, int64_t n, int32_t *out);
  * Dies naming both numbers when the stream is too short for one window. */
 int64_t tokens_num_windows(const TokenStream *ts, int64_t seq_len);
 
-/* Validation batch: rows b in [0,B) are windows (batch_index*B + b) mod nwin, so every
- * evaluation reads the same data. With several ranks pass batch_index = k*world + rank.
- * inputs, targets: [B, seq_len]; targets are the inputs shifted by one token. */
-void tokens_val_batch(TokenStream *ts, int64_t seq_len, int64_t batch_index, int B,
+/* Validation batch k of an evaluation of n_batches batches: sample s = k*B + b (b < B) of the
+ * S = n_batches*B samples is window floor(s * nwin / S) when S <= nwin (samples spread evenly
+ * over the whole split, so a short evaluation still sees every part of it), else s mod nwin.
+ * Every evaluation reads the same data. With several ranks pass k = j*world + rank and
+ * n_batches = total batches over all ranks. inputs, targets: [B, seq_len]; targets are the
+ * inputs shifted by one token. */
+void tokens_val_batch(TokenStream *ts, int64_t seq_len, int64_t batch_index, int64_t n_batches, int B,
                       int32_t *inputs, int32_t *targets);
 
 /* Training sampler. The global sample stream visits, in epoch e, all nwin windows in the order

@@ -124,7 +124,7 @@ static double evaluate(Run *r) {
     int64_t count = 0;
     for (int64_t i = 0; i < r->cfg.train.eval_batches; i++) {
         int64_t n;
-        tokens_val_batch(r->val, r->L, i, r->B, r->inputs, r->targets);
+        tokens_val_batch(r->val, r->L, i, r->cfg.train.eval_batches, r->B, r->inputs, r->targets);
         total += model_forward(r->model, r->inputs, r->targets, 0.0f, 0, 0, &n);
         count += n;
     }

@@ -1,4 +1,7 @@
 #include "train/trainer.h"
+#ifdef LONGCONV_CUDA
+#include "kernels/cuda/device.h"
+#endif
 
 #include <dirent.h>
 #include <errno.h>
@@ -95,6 +98,7 @@ typedef struct Run {
     FILE *log;
     double ema_tok_s;
     int n_ema;
+    double peak_flops; /* 0: unknown, MFU not reported */
 } Run;
 
 /* Forbid resuming with a different model: compare every model.* key and data.seq_len. */
@@ -224,14 +228,22 @@ static void print_progress(Run *r, double loss, double norm, double lr, double s
     r->n_ema++;
     double ema = r->ema_tok_s / (1.0 - pow(0.9, r->n_ema));
     double eta = (double)(tc->max_steps - r->st.step) * tok / ema;
-    lc_log("step %6lld/%lld | loss %.4f | lr %.3e | norm %.3f | %.0f ms | %.0f tok/s | ETA %02d:%02d:%02d",
-           (long long)r->st.step, (long long)tc->max_steps, loss, lr, norm, 1000 * step_s, ema, (int)(eta / 3600),
-           (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
+    char mfu[32] = "";
+    double mfu_frac = r->peak_flops > 0 ? ema * model_flops_per_token(r->model) / r->peak_flops : NAN;
+    char mfu_json[32] = "null";
+    if (!isnan(mfu_frac)) {
+        snprintf(mfu, sizeof mfu, " | MFU %.1f%%", 100 * mfu_frac);
+        snprintf(mfu_json, sizeof mfu_json, "%.4f", mfu_frac);
+    }
+    lc_log("step %6lld/%lld | loss %.4f | lr %.3e | norm %.3f | %.0f ms | %.0f tok/s%s | ETA %02d:%02d:%02d",
+           (long long)r->st.step, (long long)tc->max_steps, loss, lr, norm, 1000 * step_s, ema, mfu,
+           (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
     log_json(r,
              "{\"type\": \"train\", \"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, "
-             "\"step_ms\": %.2f, \"tokens_per_s\": %.1f, \"tokens\": %lld, \"elapsed_s\": %.3f, \"flops\": %.6e}",
-             (long long)r->st.step, loss, lr, norm, 1000 * step_s, ema, (long long)r->st.tokens_seen,
-             r->st.elapsed_seconds, r->st.flops);
+             "\"step_ms\": %.2f, \"tokens_per_s\": %.1f, \"mfu\": %s, \"tokens\": %lld, \"elapsed_s\": %.3f, "
+             "\"flops\": %.6e}",
+             (long long)r->st.step, loss, lr, norm, 1000 * step_s, ema, mfu_json,
+             (long long)r->st.tokens_seen, r->st.elapsed_seconds, r->st.flops);
 }
 
 static int budget_spent(const Run *r) {
@@ -251,6 +263,9 @@ static void open_run(Run *r, const Config *cfg) {
     config_validate(&r->cfg);
     setup_threads(&r->cfg.train);
     r->ops = ops_get(r->cfg.train.device);
+#ifdef LONGCONV_CUDA
+    if (strcmp(r->ops->name, "cuda") == 0) r->peak_flops = cuda_peak_bf16_flops(0);
+#endif
     r->B = (int)r->cfg.train.batch_size;
     r->L = (int)r->cfg.data.seq_len;
     r->accum = (int)r->cfg.train.grad_accum;

@@ -1,5 +1,6 @@
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/device.h"
@@ -21,6 +22,19 @@ extern "C" void cuda_device_describe(int device, char *out, int n) {
     snprintf(out, (size_t)n, "%s (sm_%d%d, %.1f GiB, %d SMs, %zu KiB shared memory per block opt-in)", p.name,
              p.major, p.minor, (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), p.multiProcessorCount,
              p.sharedMemPerBlockOptin / 1024);
+}
+
+extern "C" double cuda_peak_bf16_flops(int device) {
+    cudaDeviceProp p;
+    CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+    /* Vendor datasheet numbers, dense (no sparsity). Order matters: more specific names first. */
+    static const struct { const char *name; double flops; } table[] = {
+        {"H100 PCIe", 756e12}, {"H100 NVL", 835e12}, {"H100", 989e12}, {"H200", 989e12}, {"GH200", 989e12},
+        {"A100", 312e12},      {"L40S", 362e12},     {"A10", 125e12},  {"L4", 121e12},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strstr(p.name, table[i].name)) return table[i].flops;
+    return 0.0;
 }
 
 __global__ void axpb_kernel(float *x, int64_t n, float a, float b) {

@@ -16,6 +16,7 @@ static void usage(FILE *f) {
             "usage:\n"
             "  longconv train CONFIG.yaml [section.key=value ...] [--resume CKPT|auto]\n"
             "  longconv eval CONFIG.yaml --ckpt CKPT [section.key=value ...]\n"
+            "  longconv dump CONFIG.yaml --out STATE.h5 [--ckpt CKPT] [section.key=value ...]\n"
             "  longconv inspect CKPT.h5\n"
             "  longconv bench conv [--json FILE] [--max-n L] [--iters K]\n"
             "  longconv help [config [--markdown]]\n"
@@ -24,13 +25,16 @@ static void usage(FILE *f) {
             "        --resume auto continues from the newest checkpoint in train.out_dir.\n"
             "        SIGINT/SIGTERM finish the step, write a checkpoint and exit 0.\n"
             "eval    validation loss and perplexity of a checkpoint.\n"
+            "dump    writes the loss and every gradient of the first training batch (for the\n"
+            "        PyTorch cross-check, scripts/reference_hyena.py).\n"
             "inspect prints a checkpoint's step, config and parameter table.\n"
             "bench conv times the GPU long convolutions against the cuFFT baseline and the memory floor.\n"
             "help config lists every config key with type, default, range and meaning.\n");
 }
 
-/* Load CONFIG then apply overrides; pulls out `--flag value` pairs named in flags. */
-static void parse_config_args(int argc, char **argv, Config *c, const char *flag, const char **flag_value) {
+/* Load CONFIG then apply overrides; pulls out `--flag value` pairs named in flag (and flag2). */
+static void parse_config_args2(int argc, char **argv, Config *c, const char *flag, const char **flag_value,
+                               const char *flag2, const char **flag2_value) {
     if (argc < 1 || argv[0][0] == '-') {
         usage(stderr);
         lc_die("missing CONFIG.yaml");
@@ -41,6 +45,9 @@ static void parse_config_args(int argc, char **argv, Config *c, const char *flag
         if (flag && strcmp(argv[i], flag) == 0) {
             if (i + 1 >= argc) lc_die("%s needs a value", flag);
             *flag_value = argv[++i];
+        } else if (flag2 && strcmp(argv[i], flag2) == 0) {
+            if (i + 1 >= argc) lc_die("%s needs a value", flag2);
+            *flag2_value = argv[++i];
         } else if (argv[i][0] == '-') {
             lc_die("unknown option '%s' (see longconv help)", argv[i]);
         } else {
@@ -48,6 +55,10 @@ static void parse_config_args(int argc, char **argv, Config *c, const char *flag
         }
     }
     config_validate(c);
+}
+
+static void parse_config_args(int argc, char **argv, Config *c, const char *flag, const char **flag_value) {
+    parse_config_args2(argc, argv, c, flag, flag_value, NULL, NULL);
 }
 
 int main(int argc, char **argv) {
@@ -72,6 +83,12 @@ int main(int argc, char **argv) {
         parse_config_args(argc - 2, argv + 2, &cfg, "--ckpt", &ckpt);
         if (!ckpt) lc_die("eval needs --ckpt CKPT");
         return eval_run(&cfg, ckpt);
+    }
+    if (strcmp(cmd, "dump") == 0) {
+        const char *ckpt = NULL, *out = NULL;
+        parse_config_args2(argc - 2, argv + 2, &cfg, "--ckpt", &ckpt, "--out", &out);
+        if (!out) lc_die("dump needs --out STATE.h5");
+        return dump_run(&cfg, ckpt, out);
     }
     if (strcmp(cmd, "inspect") == 0) {
         if (argc != 3) lc_die("usage: longconv inspect CKPT.h5");

@@ -98,14 +98,14 @@ static char *read_attr_str(hid_t obj, const char *name, const char *path) {
 
 static hid_t acc_mem_type(const Ops *ops) { return ops->acc_bytes == 8 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT; }
 
-static void write_block(hid_t file, const char *group, const ParamTable *t, const Ops *ops, const acc_t *block,
-                        const char *path) {
+/* One dataset per parameter under `group`, stored as file_type (converted from the acc dtype). */
+static void write_block_as(hid_t file, const char *group, const ParamTable *t, const Ops *ops, const acc_t *block,
+                           hid_t file_type, const char *path) {
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
     H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
     hid_t g = H5Gcreate2(file, group, H5P_DEFAULT, gcpl, H5P_DEFAULT);
     H5Pclose(gcpl);
     if (g < 0) lc_die("%s: cannot create group %s", path, group);
-    hid_t file_type = ops->acc_bytes == 8 ? H5T_IEEE_F64LE : H5T_IEEE_F32LE;
     size_t max_bytes = 0;
     for (int i = 0; i < t->n; i++)
         if ((size_t)t->specs[i].numel * ops->acc_bytes > max_bytes) max_bytes = (size_t)t->specs[i].numel * ops->acc_bytes;
@@ -125,6 +125,11 @@ static void write_block(hid_t file, const char *group, const ParamTable *t, cons
     }
     free(host);
     H5Gclose(g);
+}
+
+static void write_block(hid_t file, const char *group, const ParamTable *t, const Ops *ops, const acc_t *block,
+                        const char *path) {
+    write_block_as(file, group, t, ops, block, ops->acc_bytes == 8 ? H5T_IEEE_F64LE : H5T_IEEE_F32LE, path);
 }
 
 static void fsync_path(const char *path, int directory) {
@@ -164,6 +169,35 @@ void ckpt_save(const char *path, const ParamTable *t, const Ops *ops, const Conf
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     fsync_path(dirname(dir), 1);
+}
+
+static void write_tokens(hid_t f, const char *name, const int32_t *v, int B, int L, const char *path) {
+    hsize_t dims[2] = {(hsize_t)B, (hsize_t)L};
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    hid_t ds = H5Dcreate2(f, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
+        lc_die("%s: cannot write %s", path, name);
+    H5Dclose(ds);
+    H5Sclose(sp);
+}
+
+void ckpt_save_state(const char *path, const ParamTable *t, const Ops *ops, const Config *cfg, const int32_t *inputs,
+                     const int32_t *targets, int B, int L, double loss, int64_t n_targets) {
+    silence_hdf5();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) lc_die("cannot create state file '%s'", path);
+    write_attr_str(f, "format", "longconv-state", path);
+    write_attr_f64(f, "loss", loss, path);
+    write_attr_i64(f, "n_targets", n_targets, path);
+    write_attr_str(f, "backend", ops->name, path);
+    char *yaml = config_to_yaml(cfg);
+    write_attr_str(f, "config", yaml, path);
+    free(yaml);
+    write_tokens(f, "inputs", inputs, B, L, path);
+    write_tokens(f, "targets", targets, B, L, path);
+    write_block_as(f, "params", t, ops, t->master, H5T_IEEE_F64LE, path);
+    write_block_as(f, "grads", t, ops, t->grad, H5T_IEEE_F64LE, path);
+    if (H5Fclose(f) < 0) lc_die("cannot finish state file '%s'", path);
 }
 
 static hid_t open_checkpoint(const char *path) {

@@ -25,6 +25,11 @@ void ckpt_save(const char *path, const ParamTable *t, const Ops *ops, const Conf
 /* Restore parameters (and moments when the table has them and the file does); every parameter of
  * the table must be present with the same shape. Dies naming the file and dataset otherwise. */
 void ckpt_load(const char *path, ParamTable *t, const Ops *ops, TrainState *st);
+/* A gradient snapshot for cross-checks against the PyTorch reference (scripts/reference_hyena.py):
+ * attributes format="longconv-state", loss (mean over targets), n_targets, backend, config;
+ * /inputs, /targets [B,L] int32; /params/<name> and /grads/<name> (float64). */
+void ckpt_save_state(const char *path, const ParamTable *t, const Ops *ops, const Config *cfg, const int32_t *inputs,
+                     const int32_t *targets, int B, int L, double loss, int64_t n_targets);
 /* The resolved config stored in a checkpoint (malloc'd YAML text). */
 char *ckpt_read_config(const char *path);
 /* `longconv inspect`: config, state and the parameter table. */

@@ -46,7 +46,7 @@
     X(seed, INT, "1337", 0, 9007199254740992.0, "", "seed of the sample permutation")
 
 #define LC_TRAIN_FIELDS(X)                                                                          \
-    X(device, ENUM, "cpu", 0, 0, "cpu|cuda", "where to train")                                      \
+    X(device, ENUM, "cpu", 0, 0, "cpu|cuda|cpu64", "where to run (cpu64: the fp64 reference, for checks)") \
     X(threads, INT, "0", 0, 4096, "", "CPU threads (0: OpenMP default)")                            \
     X(batch_size, INT, "8", 1, 1048576, "", "sequences per micro-batch")                            \
     X(grad_accum, INT, "1", 1, 1048576, "", "micro-batches per optimizer step")                     \

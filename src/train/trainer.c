@@ -377,3 +377,24 @@ int eval_run(const Config *cfg, const char *ckpt_path) {
     close_run(r);
     return 0;
 }
+
+int dump_run(const Config *cfg, const char *ckpt_path, const char *out_path) {
+    Run run, *r = &run;
+    open_run(r, cfg);
+    r->model = model_create(&r->cfg, r->ops, r->B, r->L, 0);
+    if (ckpt_path) load_checkpoint(r, ckpt_path);
+    else model_init(r->model, (uint64_t)r->cfg.train.seed);
+    /* The first training batch of the run (data cursor 0). */
+    sampler_next_batch(&r->sampler, r->B, r->inputs, r->targets);
+    int64_t count = 0;
+    for (int64_t i = 0; i < (int64_t)r->B * r->L; i++) count += r->targets[i] >= 0;
+    model_zero_grad(r->model);
+    double total = model_forward(r->model, r->inputs, r->targets, 1.0f / (float)count, 1, 0, NULL);
+    model_backward(r->model);
+    ckpt_save_state(out_path, model_params(r->model), r->ops, &r->cfg, r->inputs, r->targets, r->B, r->L,
+                    total / (double)count, count);
+    lc_log("wrote %s: loss %.6f over %lld targets (%s, batch %d x %d)", out_path, total / (double)count,
+           (long long)count, r->ops->name, r->B, r->L);
+    close_run(r);
+    return 0;
+}

@@ -9,3 +9,7 @@
 int train_run(const Config *cfg, const char *resume);
 /* Validation loss of a checkpoint on the config's val split (prints loss and perplexity). */
 int eval_run(const Config *cfg, const char *ckpt_path);
+/* Loss and every parameter gradient of the first training batch (data cursor 0) for the
+ * parameters of ckpt_path (NULL: the initialization of train.seed), written with
+ * ckpt_save_state for scripts/reference_hyena.py. */
+int dump_run(const Config *cfg, const char *ckpt_path, const char *out_path);

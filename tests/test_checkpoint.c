@@ -110,6 +110,40 @@ START_TEST(bad_files_fail_clearly) {
 }
 END_TEST
 
+/* Flip bytes in the middle half of the file, where the parameter data lies. */
+static void corrupt(const char *path, uint64_t *rng) {
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    for (int i = 0; i < 16; i++) {
+        long at = size / 4 + (long)(tu_uniform(rng) * (double)(size / 2));
+        fseek(f, at, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, at, SEEK_SET);
+        fputc(c ^ 0x5A, f);
+    }
+    fclose(f);
+}
+
+START_TEST(corruption_is_detected) {
+    uint64_t rng = tu_seed();
+    Config c = cfg(64);
+    const Ops *ops = ops_cpu();
+    Model *a = model_create(&c, ops, 2, 16, 1);
+    fill_random(a, &rng);
+    TrainState st = {.world_size = 1}, got;
+    const char *path = "/tmp/lc_test_ckpt5.h5";
+    ckpt_save(path, model_params(a), ops, &c, &st, 1);
+    char why[512];
+    ck_assert_int_eq(ckpt_verify(path, why, sizeof why), 1);
+    corrupt(path, &rng);
+    ck_assert_int_eq(ckpt_verify(path, why, sizeof why), 0);
+    fprintf(stderr, "  corrupted checkpoint: %s\n", why);
+    EXPECT_DIE(ckpt_load(path, model_params(a), ops, &got), path);
+    model_free(a);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("checkpoint");
     TCase *tc = tcase_create("checkpoint");
@@ -117,6 +151,7 @@ int main(void) {
     tcase_add_test(tc, mismatched_model_names_the_dataset);
     tcase_add_test(tc, weights_only_cannot_resume);
     tcase_add_test(tc, bad_files_fail_clearly);
+    tcase_add_test(tc, corruption_is_detected);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -192,6 +192,27 @@ START_TEST(sigterm_checkpoints_and_exits_zero) {
 }
 END_TEST
 
+START_TEST(auto_resume_skips_a_damaged_checkpoint) {
+    const char *data = "/tmp/lc_test_train_damaged.h5";
+    tokfile_write(data, 20000, 3000, 64, 5);
+    ck_assert_int_eq(system("rm -rf /tmp/lc_run_damaged"), 0);
+    Config c = small_config(data, "/tmp/lc_run_damaged");
+    c.train.max_steps = 4;
+    c.train.ckpt_every = 2;
+    ck_assert_int_eq(train_run(&c, NULL), 0);
+    /* damage the newest (step 4) by truncation, as a crash in the middle of a copy would */
+    ck_assert_int_eq(truncate("/tmp/lc_run_damaged/ckpt_00000004.h5", 2000), 0);
+    c.train.max_steps = 5;
+    ck_assert_int_eq(train_run(&c, "auto"), 0); /* resumes from step 2 with a warning */
+    TrainState st;
+    Model *m = model_create(&c, ops_cpu(), 4, 32, 1);
+    ckpt_load("/tmp/lc_run_damaged/ckpt_00000005.h5", model_params(m), ops_cpu(), &st);
+    ck_assert_int_eq(st.step, 5);
+    ck_assert_int_eq(st.data_cursor, 5 * 4 * 2);
+    model_free(m);
+}
+END_TEST
+
 START_TEST(nonfinite_parameter_stops_with_name) {
     const char *data = "/tmp/lc_test_train_nan.h5";
     tokfile_write(data, 20000, 3000, 64, 3);
@@ -223,6 +244,7 @@ int main(void) {
     tcase_add_test(tc, resume_is_bitwise_exact);
     tcase_add_test(tc, loss_falls_on_real_text);
     tcase_add_test(tc, sigterm_checkpoints_and_exits_zero);
+    tcase_add_test(tc, auto_resume_skips_a_damaged_checkpoint);
     tcase_add_test(tc, nonfinite_parameter_stops_with_name);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -43,19 +43,25 @@ static void make_dirs(const char *path) {
     if (mkdir(buf, 0755) != 0 && errno != EEXIST) lc_die("cannot create folder '%s': %s", buf, strerror(errno));
 }
 
-/* Checkpoints are named ckpt_<step:08>.h5; returns the newest step in dir, -1 if none. */
-static int64_t newest_checkpoint(const char *dir) {
+/* Steps of the checkpoints ckpt_<step:08>.h5 in dir, newest first; returns how many (at most cap). */
+static int list_checkpoints(const char *dir, int64_t *steps, int cap) {
     DIR *d = opendir(dir);
-    if (!d) return -1;
-    int64_t best = -1;
+    if (!d) return 0;
+    int n = 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while ((e = readdir(d)) && n < cap) {
         long long s;
         char tail[8];
-        if (sscanf(e->d_name, "ckpt_%lld.h%1s", &s, tail) == 2 && strcmp(tail, "5") == 0 && s > best) best = s;
+        if (sscanf(e->d_name, "ckpt_%lld.h%1s", &s, tail) == 2 && strcmp(tail, "5") == 0) steps[n++] = s;
     }
     closedir(d);
-    return best;
+    for (int i = 1; i < n; i++) /* insertion sort, descending */
+        for (int j = i; j > 0 && steps[j] > steps[j - 1]; j--) {
+            int64_t t = steps[j];
+            steps[j] = steps[j - 1];
+            steps[j - 1] = t;
+        }
+    return n;
 }
 
 static void checkpoint_path(char *out, size_t n, const char *dir, int64_t step) {
@@ -64,25 +70,12 @@ static void checkpoint_path(char *out, size_t n, const char *dir, int64_t step) 
 
 /* Delete all but the newest keep_last checkpoints. */
 static void prune_checkpoints(const char *dir, int64_t keep_last) {
-    DIR *d = opendir(dir);
-    if (!d) return;
     int64_t steps[4096];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 4096) {
-        long long s;
-        char tail[8];
-        if (sscanf(e->d_name, "ckpt_%lld.h%1s", &s, tail) == 2 && strcmp(tail, "5") == 0) steps[n++] = s;
-    }
-    closedir(d);
-    for (int i = 0; i < n; i++) {
-        int newer = 0;
-        for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
-        if (newer >= keep_last) {
-            char p[4200];
-            checkpoint_path(p, sizeof p, dir, steps[i]);
-            if (remove(p) != 0) lc_warn("cannot delete old checkpoint %s: %s", p, strerror(errno));
-        }
+    int n = list_checkpoints(dir, steps, 4096);
+    for (int i = (int)keep_last; i < n; i++) {
+        char p[4200];
+        checkpoint_path(p, sizeof p, dir, steps[i]);
+        if (remove(p) != 0) lc_warn("cannot delete old checkpoint %s: %s", p, strerror(errno));
     }
 }
 
@@ -288,16 +281,24 @@ static void close_run(Run *r) {
     free(r->targets);
 }
 
+/* --resume auto: the newest checkpoint in out_dir that passes ckpt_verify; a damaged newer one
+ * (e.g. a crash or a full disk while writing outside our atomic rename) is skipped with a warning. */
 static const char *resolve_resume(const Config *cfg, const char *resume, char *buf, size_t n) {
     if (!resume) return NULL;
     if (strcmp(resume, "auto") != 0) return resume;
-    int64_t step = newest_checkpoint(cfg->train.out_dir);
-    if (step < 0) {
-        lc_log("resume auto: no checkpoint in %s, starting fresh", cfg->train.out_dir);
-        return NULL;
+    int64_t steps[4096];
+    int count = list_checkpoints(cfg->train.out_dir, steps, 4096);
+    for (int i = 0; i < count; i++) {
+        char why[512];
+        checkpoint_path(buf, n, cfg->train.out_dir, steps[i]);
+        if (ckpt_verify(buf, why, sizeof why)) return buf;
+        lc_warn("skipping damaged checkpoint %s: %s", buf, why);
     }
-    checkpoint_path(buf, n, cfg->train.out_dir, step);
-    return buf;
+    if (count > 0)
+        lc_die("resume auto: none of the %d checkpoints in %s is usable (see the warnings above)", count,
+               cfg->train.out_dir);
+    lc_log("resume auto: no checkpoint in %s, starting fresh", cfg->train.out_dir);
+    return NULL;
 }
 
 int train_run(const Config *cfg, const char *resume) {

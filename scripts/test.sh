@@ -8,7 +8,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 build="${LONGCONV_BUILD:-build}"
 
-./scripts/install_deps.sh
+./scripts/install_deps.sh --tests
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
 grep -E "longconv: CUDA" "$build.configure.log" || true
 cmake --build "$build" -j"$(nproc)"

@@ -98,6 +98,14 @@ static char *read_attr_str(hid_t obj, const char *name, const char *path) {
 
 static hid_t acc_mem_type(const Ops *ops) { return ops->acc_bytes == 8 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT; }
 
+/* Host staging buffer size: the largest parameter. */
+static size_t largest_param_bytes(const ParamTable *t, const Ops *ops) {
+    size_t max_bytes = 0;
+    for (int i = 0; i < t->n; i++)
+        if ((size_t)t->specs[i].numel * ops->acc_bytes > max_bytes) max_bytes = (size_t)t->specs[i].numel * ops->acc_bytes;
+    return max_bytes;
+}
+
 /* Chunked layout with HDF5's Fletcher-32 checksum on every chunk, verified on every read, so a
  * corrupted checkpoint is refused instead of loaded. Chunks split the first dimension so that
  * none exceeds 64 MiB (HDF5 caps a chunk at 4 GiB). */
@@ -123,10 +131,7 @@ static void write_block_as(hid_t file, const char *group, const ParamTable *t, c
     hid_t g = H5Gcreate2(file, group, H5P_DEFAULT, gcpl, H5P_DEFAULT);
     H5Pclose(gcpl);
     if (g < 0) lc_die("%s: cannot create group %s", path, group);
-    size_t max_bytes = 0;
-    for (int i = 0; i < t->n; i++)
-        if ((size_t)t->specs[i].numel * ops->acc_bytes > max_bytes) max_bytes = (size_t)t->specs[i].numel * ops->acc_bytes;
-    void *host = xmalloc(max_bytes);
+    void *host = xmalloc(largest_param_bytes(t, ops));
     for (int i = 0; i < t->n; i++) {
         const ParamSpec *s = &t->specs[i];
         hsize_t dims[4];
@@ -233,10 +238,7 @@ static hid_t open_checkpoint(const char *path) {
 }
 
 static void read_block(hid_t f, const char *group, ParamTable *t, const Ops *ops, acc_t *block, const char *path) {
-    size_t max_bytes = 0;
-    for (int i = 0; i < t->n; i++)
-        if ((size_t)t->specs[i].numel * ops->acc_bytes > max_bytes) max_bytes = (size_t)t->specs[i].numel * ops->acc_bytes;
-    void *host = xmalloc(max_bytes);
+    void *host = xmalloc(largest_param_bytes(t, ops));
     for (int i = 0; i < t->n; i++) {
         const ParamSpec *s = &t->specs[i];
         char name[300];

@@ -55,11 +55,11 @@ static real expmod_factor(const real *deltas, const real *t_pos, float shift, in
     return (real)(exp(-(double)t_pos[t] * fabs((double)deltas[c])) + (double)shift);
 }
 
-/* k [C,L]; h [L,C]; deltas [C]; t_pos [L] */
-static void expmod_fwd(acc_t *k_, const act_t *h_, const acc_t *deltas_, const acc_t *t_pos_, float shift,
-                       int modulate, int L, int C) {
-    real *k = k_;
-    const real *h = h_, *deltas = deltas_, *t_pos = t_pos_;
+/* The modulation is diagonal, so forward and backward are the same scaling, fused with opposite
+ * transposes: to_cl = 1: out[c,t] = in[t,c] * m(t,c) (forward, k from h); to_cl = 0:
+ * out[t,c] = in[c,t] * m(t,c) (backward, dh from dk). */
+static void expmod_scale(real *out, const real *in, const real *deltas, const real *t_pos, float shift, int modulate,
+                         int L, int C, int to_cl) {
     int ntiles = (C + FILTER_TILE - 1) / FILTER_TILE;
 #pragma omp parallel for schedule(static) if ((int64_t)L * C >= FILTER_PAR_MIN)
     for (int tile = 0; tile < ntiles; tile++) {
@@ -67,26 +67,23 @@ static void expmod_fwd(acc_t *k_, const act_t *h_, const acc_t *deltas_, const a
         for (int t = 0; t < L; t++)
             for (int c = c0; c < c1; c++) {
                 real m = modulate ? expmod_factor(deltas, t_pos, shift, t, c) : (real)1;
-                k[(int64_t)c * L + t] = h[(int64_t)t * C + c] * m;
+                int64_t tc = (int64_t)t * C + c, ct = (int64_t)c * L + t;
+                if (to_cl) out[ct] = in[tc] * m;
+                else out[tc] = in[ct] * m;
             }
     }
 }
 
+/* k [C,L]; h [L,C]; deltas [C]; t_pos [L] */
+static void expmod_fwd(acc_t *k, const act_t *h, const acc_t *deltas, const acc_t *t_pos, float shift, int modulate,
+                       int L, int C) {
+    expmod_scale(k, h, deltas, t_pos, shift, modulate, L, C, 1);
+}
+
 /* dh [L,C] (=); dk [C,L]; deltas [C]; t_pos [L] */
-static void expmod_bwd(act_t *dh_, const acc_t *dk_, const acc_t *deltas_, const acc_t *t_pos_, float shift,
-                       int modulate, int L, int C) {
-    real *dh = dh_;
-    const real *dk = dk_, *deltas = deltas_, *t_pos = t_pos_;
-    int ntiles = (C + FILTER_TILE - 1) / FILTER_TILE;
-#pragma omp parallel for schedule(static) if ((int64_t)L * C >= FILTER_PAR_MIN)
-    for (int tile = 0; tile < ntiles; tile++) {
-        int c0 = tile * FILTER_TILE, c1 = filter_min(c0 + FILTER_TILE, C);
-        for (int t = 0; t < L; t++)
-            for (int c = c0; c < c1; c++) {
-                real m = modulate ? expmod_factor(deltas, t_pos, shift, t, c) : (real)1;
-                dh[(int64_t)t * C + c] = dk[(int64_t)c * L + t] * m;
-            }
-    }
+static void expmod_bwd(act_t *dh, const acc_t *dk, const acc_t *deltas, const acc_t *t_pos, float shift, int modulate,
+                       int L, int C) {
+    expmod_scale(dh, dk, deltas, t_pos, shift, modulate, L, C, 0);
 }
 
 void CPU_NAME(register_filter)(Ops *o) {

@@ -17,7 +17,10 @@
  * bytes read + written over time). "x floor" = time / floor; TB/s = floor bytes / time.
  * FLOP model: only the FFTs, 2.5 N log2 N per real FFT of size N = 2L (half a complex FFT's
  * 5 N log2 N); fwd does 2BH + H of them (x, inverse, filter), bwd 4BH + 2H (x, dc, two inverses,
- * filter, dk). The same nominal count is used for every implementation. */
+ * filter, dk). The same nominal count is used for every implementation.
+ * "x cufft" is the speed-up over the cuFFT baseline measured in the same run (cufft ms / ms).
+ * An implementation that hands a length to another one (flashfft outside L = 256 ... 4096 calls
+ * cufft) is shown as "flashfft>cufft" in the impl column and as "ran" in the JSON. */
 #include <cuda_bf16.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +31,7 @@
 #include "kernels/cuda/fftconv/bench_conv.h"
 #include "kernels/cuda/fftconv/cufft_conv.h"
 #include "kernels/cuda/fftconv/fftconv.h"
+#include "kernels/cuda/fftconv/monarch.h"
 
 #define BENCH_FLUSH_BYTES ((size_t)256 << 20)
 #define BENCH_COPY_BYTES ((size_t)1 << 30)
@@ -39,7 +43,7 @@ static const char *op_names[NOPS] = {"fwd", "gated", "bwd"};
 
 typedef struct {
     int L, B, H;
-    const char *impl;
+    const char *impl, *ran;   /* ran: what actually ran for this L (fftconv_impl_which) */
     double ms[NOPS], bytes[NOPS], flops[NOPS], speedup[NOPS];   /* speedup: cufft ms / ms */
 } BenchRow;
 
@@ -152,8 +156,8 @@ static void bench_json(const char *path, const char *gpu, double bw, const Bench
                "4BH+2H\",\n  \"rows\": [\n");
     for (int i = 0; i < n; i++) {
         const BenchRow *r = &rows[i];
-        fprintf(f, "    {\"L\": %d, \"fft_size\": %lld, \"B\": %d, \"H\": %d, \"impl\": \"%s\"", r->L,
-                2LL * r->L, r->B, r->H, r->impl);
+        fprintf(f, "    {\"L\": %d, \"fft_size\": %lld, \"B\": %d, \"H\": %d, \"impl\": \"%s\", \"ran\": \"%s\"",
+                r->L, 2LL * r->L, r->B, r->H, r->impl, r->ran);
         for (int o = 0; o < NOPS; o++) {
             double floor_ms = r->bytes[o] / bw * 1e3;
             fprintf(f, ", \"%s_ms\": %.4f, \"%s_floor_ms\": %.4f, \"%s_x_floor\": %.3f, \"%s_TBps\": %.4f, "
@@ -169,17 +173,20 @@ static void bench_json(const char *path, const char *gpu, double bw, const Bench
 }
 
 static void bench_print_header(void) {
-    printf("%8s %3s %4s %-6s", "L", "B", "H", "impl");
-    for (int o = 0; o < NOPS; o++) printf(" | %6s ms  floor ms  xfloor   TB/s  TF/s", op_names[o]);
+    printf("%8s %3s %4s %-14s", "L", "B", "H", "impl");
+    for (int o = 0; o < NOPS; o++) printf(" | %6s ms  floor ms  xfloor   TB/s  TF/s x cufft", op_names[o]);
     printf("\n");
 }
 
 static void bench_print_row(const BenchRow *r, double bw) {
-    printf("%8d %3d %4d %-6s", r->L, r->B, r->H, r->impl);
+    char label[64];
+    if (strcmp(r->impl, r->ran) != 0) snprintf(label, sizeof label, "%s>%s", r->impl, r->ran);
+    else snprintf(label, sizeof label, "%s", r->impl);
+    printf("%8d %3d %4d %-14s", r->L, r->B, r->H, label);
     for (int o = 0; o < NOPS; o++) {
         double floor_ms = r->bytes[o] / bw * 1e3;
-        printf(" | %9.3f %9.3f %7.2f %6.2f %5.2f", r->ms[o], floor_ms, r->ms[o] / floor_ms,
-               r->bytes[o] / (r->ms[o] * 1e-3) / 1e12, r->flops[o] / (r->ms[o] * 1e-3) / 1e12);
+        printf(" | %9.3f %9.3f %7.2f %6.2f %5.2f %7.2f", r->ms[o], floor_ms, r->ms[o] / floor_ms,
+               r->bytes[o] / (r->ms[o] * 1e-3) / 1e12, r->flops[o] / (r->ms[o] * 1e-3) / 1e12, r->speedup[o]);
     }
     printf("\n");
     fflush(stdout);
@@ -205,7 +212,7 @@ static int bench_length(int L, int B, int H, int iters, void *flush, BenchRow *o
     for (int i = 0; i < nimpl; i++) {
         const FftconvImpl *im = fftconv_impl(i);
         BenchRow *r = &out[i];
-        r->L = L, r->B = B, r->H = H, r->impl = im->name;
+        r->L = L, r->B = B, r->H = H, r->impl = im->name, r->ran = fftconv_impl_which(im, L);
         r->ms[OP_FWD] = bench_time([&] { im->fwd(y, u, NULL, NULL, bs, k, L, NULL, B, H, L); }, iters, flush);
         r->ms[OP_GATED] = bench_time([&] { im->fwd(y, u, w, v, bs, k, L, D, B, H, L); }, iters, flush);
         r->ms[OP_BWD] = bench_time([&] { im->bwd(du, dw, dv, dk, dD, dy, u, w, v, bs, k, L, D, B, H, L); }, iters,
@@ -252,7 +259,8 @@ extern "C" int bench_conv_main(int argc, char **argv) {
            "written); median of %d runs, L2 flushed\n",
            prop.name, bw / 1e12, iters);
     printf("causal, FFT size 2L, bf16. floor = HBM bytes / copy bandwidth: fwd 4 B/elem + 4 B/tap, gated 8 B/elem "
-           "+ 4 B/tap, bwd 14 B/elem + 8 B/tap; TF/s counts 2.5 N log2 N per real FFT (fwd 2BH+H, bwd 4BH+2H)\n");
+           "+ 4 B/tap, bwd 14 B/elem + 8 B/tap; TF/s counts 2.5 N log2 N per real FFT (fwd 2BH+H, bwd 4BH+2H); x cufft = cufft ms / ms; "
+           "a>b: implementation a handed this length to b\n");
     bench_print_header();
 
     BenchRow *rows = (BenchRow *)xcalloc(BENCH_MAX_ROWS, sizeof(BenchRow));
@@ -276,5 +284,6 @@ extern "C" int bench_conv_main(int argc, char **argv) {
     free(rows);
     CUDA_CHECK(cudaFree(flush));
     cufftconv_release();
+    monarch_release();
     return 0;
 }

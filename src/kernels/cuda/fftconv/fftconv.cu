@@ -1,6 +1,7 @@
 /* Long-convolution ops of the CUDA backend (see ops.h fftconv_fwd/fftconv_bwd): the table of
- * implementations and the registration. Today there is one, the cuFFT baseline; the Monarch
- * (FlashFFTConv) kernels join the table ahead of it, so the bench compares them in one run. */
+ * implementations and the registration. The Monarch (FlashFFTConv-style) kernels come first and
+ * are the default; for lengths they do not handle they call the cuFFT baseline, which `which`
+ * reports (the bench and the tests print it). The bench compares all entries in one run. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +9,11 @@
 #include "core/error.h"
 #include "kernels/cuda/fftconv/cufft_conv.h"
 #include "kernels/cuda/fftconv/fftconv.h"
+#include "kernels/cuda/fftconv/monarch.h"
 
 static const FftconvImpl fftconv_impls[] = {
-    {"cufft", cufftconv_fwd, cufftconv_bwd},
+    {"flashfft", monarch_fwd, monarch_bwd, monarch_which},
+    {"cufft", cufftconv_fwd, cufftconv_bwd, NULL},
 };
 
 extern "C" int fftconv_impl_count(void) { return (int)(sizeof fftconv_impls / sizeof fftconv_impls[0]); }
@@ -24,6 +27,10 @@ extern "C" const FftconvImpl *fftconv_impl_find(const char *name) {
     for (int i = 0; i < fftconv_impl_count(); i++)
         if (strcmp(fftconv_impls[i].name, name) == 0) return &fftconv_impls[i];
     return NULL;
+}
+
+extern "C" const char *fftconv_impl_which(const FftconvImpl *impl, int L) {
+    return impl->which ? impl->which(L) : impl->name;
 }
 
 extern "C" void cuda_register_fftconv(Ops *o) {

@@ -1,5 +1,8 @@
 /* The long-convolution implementations of the CUDA backend, by name, for the backend table and
- * for `longconv bench conv`. The first one is the default. */
+ * for `longconv bench conv`. The first one is the default:
+ *   flashfft  fused Monarch kernels on tensor cores (monarch.h) for L = 256 ... 4096; for other
+ *             lengths it hands the call to cufft, explicitly: which(L) says "cufft" there
+ *   cufft     the cuFFT baseline (cufft_conv.h), every length */
 #pragma once
 #include "kernels/ops.h"
 
@@ -14,11 +17,14 @@ typedef struct {
     void (*bwd)(act_t *du, act_t *dw, act_t *dv, acc_t *dk, acc_t *dD, const act_t *dy, const act_t *u,
                 const act_t *w, const act_t *v, int64_t in_bstride, const acc_t *k, int Lk, const acc_t *D,
                 int B, int H, int L);
+    /* The implementation that actually runs for length L (fwd and bwd), or NULL: always `name`. */
+    const char *(*which)(int L);
 } FftconvImpl;
 
 int fftconv_impl_count(void);
 const FftconvImpl *fftconv_impl(int i);            /* 0 <= i < fftconv_impl_count() */
 const FftconvImpl *fftconv_impl_find(const char *name);   /* NULL when unknown */
+const char *fftconv_impl_which(const FftconvImpl *impl, int L);   /* what runs for L */
 
 /* Installs the implementation named by $LONGCONV_FFTCONV, else the default. */
 void cuda_register_fftconv(Ops *o);

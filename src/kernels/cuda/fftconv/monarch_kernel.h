@@ -52,6 +52,17 @@ static inline size_t mn_smem_bytes(int M, int nbuf) {
     return (size_t)12 * M + 16 + MN_S16_BYTES + (size_t)nbuf * MN_S32_BYTES + 4 * MN_RED_FLOATS + 4 * 64;
 }
 
+/* Batch tiling: BT rows per block (a multiple of RB), nbt blocks per channel; enough blocks for
+ * about 8 per SM in total, each looping over as many rows as possible (the filter data of a block
+ * is loaded once). */
+static inline void mn_tiles(int B, int H, int RB, int sms, int *BT, int *nbt) {
+    const int iters = (B + RB - 1) / RB;
+    int want = (8 * sms + H - 1) / H;
+    want = want < 1 ? 1 : want > iters ? iters : want;
+    *BT = (iters + want - 1) / want * RB;
+    *nbt = (B + *BT - 1) / *BT;
+}
+
 MN_HD float2 mn_ld2(const mn_bf16 *p, int64_t off, int vec) {
     if (vec) return __bfloat1622float2(*(const __nv_bfloat162 *)(p + off));
     return make_float2(__bfloat162float(p[off]), __bfloat162float(p[off + 1]));
@@ -249,7 +260,10 @@ MN_HD void mn_fwd_body(const MnArgs &a, int bx, int by, char *smem) {
 #pragma unroll
         for (int r = 0; r < RB; r++) {
             my[r] = 0.0f;
-            for (int i = tid; i < M / 2; i += MN_THREADS) {
+#pragma unroll
+            for (int j = 0; j < MnGeo<R1>::NP; j++) {
+                const int i = tid + j * MN_THREADS;
+                if (i >= M / 2) continue;
                 const int kp = i ? M - i : M / 2;
                 float2 *pk = S32 + mn_pos<R1>(r, i), *pp = S32 + mn_pos<R1>(r, kp);
                 const float2 zk = *pk, zp = *pp;
@@ -308,7 +322,7 @@ MN_HD void mn_bwd_body(const MnArgs &a, int bx, int by, char *smem) {
     const int64_t hoff = (int64_t)h * a.L;
     const float Dh = a.D ? a.D[h] : 0.0f;
 
-    mn_load_filter<M>(Kp, SC, Kh, a.Kf + (int64_t)h * a.kf_stride, tid);
+    if (need_c || need_dx) mn_load_filter<M>(Kp, SC, Kh, a.Kf + (int64_t)h * a.kf_stride, tid);
     MnFrags f;
     mn_frags_init(f, lane);
     float2 acc[NP][2], acch = make_float2(0.0f, 0.0f);

@@ -17,6 +17,7 @@ CPU machine where this check is developed and tested.
 """
 import argparse
 import math
+import signal
 import sys
 
 import numpy as np
@@ -118,8 +119,12 @@ def fftconv(u, k, D):
     to the filter: the same product as torch's default (backward-normalized) irfft below."""
     L = u.shape[-1]
     n = 2 * L
-    y = torch.fft.irfft(torch.fft.rfft(u, n=n) * torch.fft.rfft(k, n=n), n=n)[..., :L]
-    return y + u * D.unsqueeze(-1)
+    # as safari: u cast to the filter's precision (at least fp32: under bf16 autocast the FFT runs
+    # in fp32), the result cast back to u's dtype
+    ft = torch.promote_types(k.dtype, torch.float32)
+    uf, kf = u.to(ft), k.to(ft)
+    y = torch.fft.irfft(torch.fft.rfft(uf, n=n) * torch.fft.rfft(kf, n=n), n=n)[..., :L]
+    return (y + uf * D.unsqueeze(-1)).to(u.dtype)
 
 
 class PositionalEmbedding(nn.Module):
@@ -527,6 +532,7 @@ def main(argv=None):
     ck.add_argument("--exact-eps", action="store_true",
                     help="LayerNorm eps exactly as configured (default: rounded to fp32, as longconv)")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `check ... | head` ends quietly
     if args.cmd != "check":
         ap.print_help(sys.stderr)
         return 2

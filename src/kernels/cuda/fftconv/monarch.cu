@@ -1,14 +1,17 @@
 /* Host side of the "flashfft" long convolution (monarch.h): the filter spectrum (one batched cuFFT
  * R2C of the H filters per call, reused by every batch row), the launches of the fused kernels
- * of monarch_kernel.h, and the fixed-order reductions of the per-block dk spectra and dD sums.
- * Lengths the kernels do not handle go to the cuFFT baseline, explicitly (monarch_which). */
+ * (monarch_fwd.cu, monarch_bwd.cu), and the fixed-order reductions of the per-block dk spectra and
+ * dD sums. Lengths the kernels do not handle go to the cuFFT baseline, explicitly (monarch_which).
+ * Environment (tuning, read once): LONGCONV_FLASHFFT_FWD_MINB, LONGCONV_FLASHFFT_BWD_MINB = 1 or 2,
+ * the blocks per SM the kernels' registers are budgeted for (defaults 2 and 1). */
 #include <cufft.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "kernels/cuda/backend.h"
 #include "kernels/cuda/fftconv/cufft_conv.h"
 #include "kernels/cuda/fftconv/monarch.h"
-#include "kernels/cuda/fftconv/monarch_kernel.h"
+#include "kernels/cuda/fftconv/monarch_bwd.h"
 
 #define MN_CUFFT_CHECK(call)                                                                      \
     do {                                                                                          \
@@ -16,16 +19,21 @@
         if (r_ != CUFFT_SUCCESS) lc_die_at(__FILE__, __LINE__, "cuFFT: %s failed (%d)", #call, (int)r_); \
     } while (0)
 
-/* R1 (outer radix, M = 256 R1 = L) of a supported length, else 0 */
+#define MN_MAX_L 4096
+
+/* Outer radix R1 of the kernels for row length L (complex size M = 256 R1, the power of two
+ * >= max(L, 256)), or 0 when L is longer than the fused kernels handle. */
 static int mn_r1(int L) {
-    switch (L) {
-    case 256: return 1;
-    case 512: return 2;
-    case 1024: return 4;
-    case 2048: return 8;
-    case 4096: return 16;
-    default: return 0;
-    }
+    if (L < 1 || L > MN_MAX_L) return 0;
+    int M = 256;
+    while (M < L) M *= 2;
+    return M / 256;
+}
+
+static int mn_minb(const char *name, int def) {
+    const char *s = getenv(name);
+    const int v = s && *s ? atoi(s) : def;
+    return v >= 2 ? 2 : 1;
 }
 
 extern "C" int monarch_supported(int L) { return mn_r1(L) != 0; }
@@ -78,16 +86,23 @@ extern "C" void monarch_release(void) {
     mn_nplans = mn_evict = 0;
 }
 
-/* Kb [H][N+2] = k [H][Lk] zero-padded to N. grid (ceil(N/256), H) */
-__global__ void mn_kpad_kernel(float *Kb, const float *k, int Lk, int N) {
-    const int s = blockIdx.x * blockDim.x + threadIdx.x;
+/* Position of tap s of a row of length L in the circular convolution of size N >= 2L: s for the
+ * causal taps, s + N - 2L for the bidirectional ones (L <= s < 2L reach x[t - s + 2L]). */
+__host__ __device__ static inline int mn_tap_pos(int s, int L, int N) { return s < L ? s : s + N - 2 * L; }
+
+/* Kb [H][N+2] = k [H][Lk] placed at mn_tap_pos, zero elsewhere. grid (ceil(N/256), H) */
+__global__ void mn_kpad_kernel(float *Kb, const float *k, int Lk, int L, int N) {
+    const int p = blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t h = blockIdx.y;
-    if (s < N) Kb[h * (N + 2) + s] = s < Lk ? k[h * Lk + s] : 0.0f;
+    if (p >= N) return;
+    const int s = p < L ? p : p >= N - L ? p - N + 2 * L : Lk;   /* the tap at p, Lk: none */
+    Kb[h * (N + 2) + p] = s < Lk ? k[h * Lk + s] : 0.0f;
 }
 
-/* Kb [H][N+2] in place: the N/2+1 = M+1 bins of rfft(k padded) (cuFFT's padded in-place layout) */
-static void mn_filter_spectrum(float *Kb, const float *k, int Lk, int H, int N) {
-    mn_kpad_kernel<<<dim3((unsigned)CEIL_DIV(N, 256), (unsigned)H), 256, 0, cuda_stream()>>>(Kb, k, Lk, N);
+/* Kb [H][N+2] in place: the N/2+1 = M+1 bins of the rfft of the placed filter (cuFFT's padded
+ * in-place layout) */
+static void mn_filter_spectrum(float *Kb, const float *k, int Lk, int L, int H, int N) {
+    mn_kpad_kernel<<<dim3((unsigned)CEIL_DIV(N, 256), (unsigned)H), 256, 0, cuda_stream()>>>(Kb, k, Lk, L, N);
     CUDA_CHECK_LAUNCH();
     cufftHandle p = mn_plan(N, H, CUFFT_R2C);
     MN_CUFFT_CHECK(cufftSetStream(p, cuda_stream()));
@@ -107,11 +122,12 @@ __global__ void mn_dk_sum_kernel(float2 *Kb, const float2 *part, int nbt, int H,
     Kb[h * (M + 1) + f] = s;
 }
 
-/* dk [H][Lk] = R[h][s] / N (R: rows of N+2 floats after the inverse FFT). grid (ceil(Lk/256), H) */
-__global__ void mn_dk_out_kernel(float *dk, const float *R, int Lk, int N) {
+/* dk [H][Lk] = R[h][mn_tap_pos(s)] / N (R: rows of N+2 floats after the inverse FFT).
+ * grid (ceil(Lk/256), H) */
+__global__ void mn_dk_out_kernel(float *dk, const float *R, int Lk, int L, int N) {
     const int s = blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t h = blockIdx.y;
-    if (s < Lk) dk[h * Lk + s] = R[h * (N + 2) + s] * (1.0f / (float)N);
+    if (s < Lk) dk[h * Lk + s] = R[h * (N + 2) + mn_tap_pos(s, L, N)] * (1.0f / (float)N);
 }
 
 /* dD[h] += sum over b-tiles (in order, in double) of part[t][h] */
@@ -123,48 +139,14 @@ __global__ void mn_dD_kernel(float *dD, const float *part, int nbt, int H) {
     dD[h] += (float)s;
 }
 
-/* ---- the fused kernels ---- */
-template <int R1>
-__global__ void __launch_bounds__(MN_THREADS) mn_fwd_kernel(MnArgs a) {
-    extern __shared__ __align__(16) char mn_smem[];
-    mn_fwd_body<R1>(a, (int)blockIdx.x, (int)blockIdx.y, mn_smem);
-}
-
-template <int R1>
-__global__ void __launch_bounds__(MN_THREADS) mn_bwd_kernel(MnArgs a) {
-    extern __shared__ __align__(16) char mn_smem[];
-    mn_bwd_body<R1>(a, (int)blockIdx.x, (int)blockIdx.y, mn_smem);
-}
-
-template <int R1>
-static void mn_launch(const MnArgs &a, int nbt, int bwd) {
-    const size_t smem = mn_smem_bytes(256 * R1, bwd ? 2 : 1);
-    static int attr_fwd, attr_bwd;   /* one opt-in per instantiation */
-    int *done = bwd ? &attr_bwd : &attr_fwd;
-    if (!*done) {
-        if (bwd)
-            CUDA_CHECK(cudaFuncSetAttribute(mn_bwd_kernel<R1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        else
-            CUDA_CHECK(cudaFuncSetAttribute(mn_fwd_kernel<R1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        *done = 1;
-    }
-    const dim3 grid((unsigned)nbt, (unsigned)a.H);
-    if (bwd)
-        mn_bwd_kernel<R1><<<grid, MN_THREADS, smem, cuda_stream()>>>(a);
-    else
-        mn_fwd_kernel<R1><<<grid, MN_THREADS, smem, cuda_stream()>>>(a);
-    CUDA_CHECK_LAUNCH();
-}
-
 static void mn_dispatch(int R1, const MnArgs &a, int nbt, int bwd) {
-    switch (R1) {
-    case 1: mn_launch<1>(a, nbt, bwd); break;
-    case 2: mn_launch<2>(a, nbt, bwd); break;
-    case 4: mn_launch<4>(a, nbt, bwd); break;
-    case 8: mn_launch<8>(a, nbt, bwd); break;
-    case 16: mn_launch<16>(a, nbt, bwd); break;
-    default: lc_die("monarch: no kernel for R1 = %d", R1);
+    static int fwd_minb, bwd_minb;
+    if (!fwd_minb) {
+        fwd_minb = mn_minb("LONGCONV_FLASHFFT_FWD_MINB", 2);
+        bwd_minb = mn_minb("LONGCONV_FLASHFFT_BWD_MINB", 1);
     }
+    if (bwd) mn_launch_bwd(R1, bwd_minb, a, nbt);
+    else mn_launch_fwd(R1, fwd_minb, a, nbt);
 }
 
 static int mn_aligned4(const void *p) { return ((uintptr_t)p & 3) == 0; }
@@ -186,17 +168,17 @@ extern "C" void monarch_fwd(act_t *y, const act_t *u, const act_t *w, const act_
         cufftconv_fwd(y, u, w, v, in_bstride, k, Lk, D, B, H, L);
         return;
     }
-    const int N = 2 * L, M = L;
+    const int M = 256 * R1, N = 2 * M;
     float *Kb = (float *)cuda_scratch((size_t)H * (N + 2) * sizeof(float));
-    mn_filter_spectrum(Kb, (const float *)k, Lk, H, N);
+    mn_filter_spectrum(Kb, (const float *)k, Lk, L, H, N);
     MnArgs a = {};
     a.u = (const mn_bf16 *)u, a.w = (const mn_bf16 *)w, a.v = (const mn_bf16 *)v;
     a.in_bstride = in_bstride;
     a.Kf = (const float2 *)Kb, a.kf_stride = M + 1;
     a.D = (const float *)D;
     a.B = B, a.H = H, a.L = L;
-    a.vec_in = in_bstride % 2 == 0 && mn_aligned4(u) && mn_aligned4(w) && mn_aligned4(v);
-    a.vec_y = mn_aligned4(y);
+    a.vec_in = L % 2 == 0 && in_bstride % 2 == 0 && mn_aligned4(u) && mn_aligned4(w) && mn_aligned4(v);
+    a.vec_y = L % 2 == 0 && mn_aligned4(y);
     a.y = (mn_bf16 *)y;
     int nbt;
     mn_tiles(B, H, 16 / R1, mn_sm_count(), &a.BT, &nbt);
@@ -216,7 +198,7 @@ extern "C" void monarch_bwd(act_t *du, act_t *dw, act_t *dv, acc_t *dk, acc_t *d
     if (!v) dv = NULL;
     const int need_kf = du || dw || dv, need_fft = need_kf || dk;
     if (!need_fft && !dD) return;
-    const int N = 2 * L, M = L;
+    const int M = 256 * R1, N = 2 * M;
     MnArgs a = {};
     int nbt;
     mn_tiles(B, H, 16 / R1, mn_sm_count(), &a.BT, &nbt);
@@ -225,15 +207,15 @@ extern "C" void monarch_bwd(act_t *du, act_t *dw, act_t *dv, acc_t *dk, acc_t *d
     const size_t pd = dD ? mn_align((size_t)nbt * H * sizeof(float)) : 0;
     char *ws = (char *)cuda_scratch(kb + pk + pd + 256);
     float *Kb = (float *)ws;
-    if (need_kf) mn_filter_spectrum(Kb, (const float *)k, Lk, H, N);
+    if (need_kf) mn_filter_spectrum(Kb, (const float *)k, Lk, L, H, N);
     a.u = (const mn_bf16 *)u, a.w = (const mn_bf16 *)w, a.v = (const mn_bf16 *)v, a.dy = (const mn_bf16 *)dy;
     a.in_bstride = in_bstride;
     a.Kf = need_kf ? (const float2 *)Kb : NULL, a.kf_stride = M + 1;
     a.D = (const float *)D;
     a.B = B, a.H = H, a.L = L;
-    a.vec_in = in_bstride % 2 == 0 && mn_aligned4(u) && mn_aligned4(w) && mn_aligned4(v) && mn_aligned4(du) &&
-               mn_aligned4(dw) && mn_aligned4(dv);
-    a.vec_y = mn_aligned4(dy);
+    a.vec_in = L % 2 == 0 && in_bstride % 2 == 0 && mn_aligned4(u) && mn_aligned4(w) && mn_aligned4(v) &&
+               mn_aligned4(du) && mn_aligned4(dw) && mn_aligned4(dv);
+    a.vec_y = L % 2 == 0 && mn_aligned4(dy);
     a.du = (mn_bf16 *)du, a.dw = (mn_bf16 *)dw, a.dv = (mn_bf16 *)dv;
     a.dk_part = dk ? (float2 *)(ws + kb) : NULL;
     a.dD_part = dD ? (float *)(ws + kb + pk) : NULL;
@@ -246,7 +228,7 @@ extern "C" void monarch_bwd(act_t *du, act_t *dw, act_t *dv, acc_t *dk, acc_t *d
         cufftHandle p = mn_plan(N, H, CUFFT_C2R);
         MN_CUFFT_CHECK(cufftSetStream(p, st));
         MN_CUFFT_CHECK(cufftExecC2R(p, (cufftComplex *)Kb, (cufftReal *)Kb));
-        mn_dk_out_kernel<<<dim3((unsigned)CEIL_DIV(Lk, 256), (unsigned)H), 256, 0, st>>>((float *)dk, Kb, Lk, N);
+        mn_dk_out_kernel<<<dim3((unsigned)CEIL_DIV(Lk, 256), (unsigned)H), 256, 0, st>>>((float *)dk, Kb, Lk, L, N);
         CUDA_CHECK_LAUNCH();
     }
     if (dD) {

@@ -1,7 +1,7 @@
 /* "flashfft": FlashFFTConv-style fused long convolution (ops.h fftconv_fwd / fftconv_bwd) on
- * tensor cores, for FFT sizes N = 2L = 512 ... 8192 (L = 256 ... 4096, powers of two). Other
- * lengths are handed to the cuFFT baseline (cufft_conv.h): monarch_which(L) names what runs, and
- * `longconv bench conv` prints it. Pointers are device pointers: act_t = bf16, acc_t = fp32.
+ * tensor cores, for every row length L <= 4096 (FFT size 2M, M the power of two >= max(L, 256):
+ * 512 ... 8192). Longer rows are handed to the cuFFT baseline (cufft_conv.h): monarch_which(L)
+ * names what runs, and `longconv bench conv` prints it. Pointers are device pointers: act_t = bf16, acc_t = fp32.
  * Design, data layout and precision: docs/fftconv.md. */
 #pragma once
 #include "kernels/ops.h"
@@ -29,7 +29,7 @@ void monarch_release(void);
  * layouts), for tests without a GPU. Host pointers; bf16 tensors as uint16 bit patterns; the
  * filter spectrum and the final dk transform are computed in double. Threads of a block run in
  * ascending order between barriers, or descending with reverse = 1 (races show as differences).
- * Only supported L (monarch_supported). Slow: for small problems. */
+ * Only L with monarch_supported(L). Slow: for small problems. */
 void monarch_emu_fwd(void *y, const void *u, const void *w, const void *v, int64_t in_bstride, const float *k,
                      int Lk, const float *D, int B, int H, int L, int reverse);
 void monarch_emu_bwd(void *du, void *dw, void *dv, float *dk, float *dD, const void *dy, const void *u,

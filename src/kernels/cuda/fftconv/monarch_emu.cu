@@ -13,7 +13,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda/fftconv/monarch.h"
-#include "kernels/cuda/fftconv/monarch_kernel.h"
+#include "kernels/cuda/fftconv/monarch_bwd.h"
 
 #define EMU_STACK (128 * 1024)
 #define EMU_SMS 4   /* pretend SM count for the batch tiling: several b-tiles even for small B */
@@ -179,27 +179,37 @@ static void emu_bwd_body(const MnArgs *a, int bx, int by, char *smem) {
     mn_bwd_body<R1>(*a, bx, by, smem);
 }
 
-static EmuBody emu_pick(int L, int bwd) {
-    switch (L) {
+/* complex size M of the kernels for row length L (as monarch.cu) */
+static int emu_m(int L) {
+    LC_ASSERT(monarch_supported(L), "monarch emulator: L = %d is not supported", L);
+    int M = 256;
+    while (M < L) M *= 2;
+    return M;
+}
+
+static EmuBody emu_pick(int M, int bwd) {
+    switch (M) {
     case 256: return bwd ? emu_bwd_body<1> : emu_fwd_body<1>;
     case 512: return bwd ? emu_bwd_body<2> : emu_fwd_body<2>;
     case 1024: return bwd ? emu_bwd_body<4> : emu_fwd_body<4>;
     case 2048: return bwd ? emu_bwd_body<8> : emu_fwd_body<8>;
-    case 4096: return bwd ? emu_bwd_body<16> : emu_fwd_body<16>;
-    default: lc_die("monarch emulator: L = %d is not supported", L);
+    default: return bwd ? emu_bwd_body<16> : emu_fwd_body<16>;
     }
-    return NULL;
 }
 
-/* Kf [H][M+1] = rfft_N(k zero-padded), in double, rounded to float (what cuFFT computes in fp32) */
-static float2 *emu_filter_spectrum(const float *k, int Lk, int H, int N) {
+/* position of tap s in the circular convolution of size N (as monarch.cu) */
+static int emu_tap_pos(int s, int L, int N) { return s < L ? s : s + N - 2 * L; }
+
+/* Kf [H][M+1] = rfft_N(placed filter), in double, rounded to float (what cuFFT computes in fp32) */
+static float2 *emu_filter_spectrum(const float *k, int Lk, int L, int H, int N) {
     const int M = N / 2;
     float2 *Kf = (float2 *)xmalloc(sizeof(float2) * (size_t)H * (M + 1));
     for (int h = 0; h < H; h++)
         for (int f = 0; f <= M; f++) {
             double re = 0.0, im = 0.0;
             for (int s = 0; s < Lk; s++) {
-                const double ang = -2.0 * 3.14159265358979323846 * (double)(((int64_t)f * s) % N) / N;
+                const int64_t p = emu_tap_pos(s, L, N);
+                const double ang = -2.0 * 3.14159265358979323846 * (double)(((int64_t)f * p) % N) / N;
                 re += k[(int64_t)h * Lk + s] * cos(ang), im += k[(int64_t)h * Lk + s] * sin(ang);
             }
             Kf[(int64_t)h * (M + 1) + f] = make_float2((float)re, (float)im);
@@ -221,40 +231,39 @@ static void emu_run_grid(EmuBody body, const MnArgs *a, int nbt, size_t smem_byt
 
 extern "C" void monarch_emu_fwd(void *y, const void *u, const void *w, const void *v, int64_t in_bstride,
                                 const float *k, int Lk, const float *D, int B, int H, int L, int reverse) {
-    LC_ASSERT(monarch_supported(L), "monarch_emu_fwd: L = %d not supported", L);
-    float2 *Kf = emu_filter_spectrum(k, Lk, H, 2 * L);
+    const int M = emu_m(L);
+    float2 *Kf = emu_filter_spectrum(k, Lk, L, H, 2 * M);
     MnArgs a = {};
     a.u = (const mn_bf16 *)u, a.w = (const mn_bf16 *)w, a.v = (const mn_bf16 *)v;
-    a.in_bstride = in_bstride, a.Kf = Kf, a.kf_stride = L + 1, a.D = D;
+    a.in_bstride = in_bstride, a.Kf = Kf, a.kf_stride = M + 1, a.D = D;
     a.B = B, a.H = H, a.L = L;
-    a.vec_in = in_bstride % 2 == 0, a.vec_y = 1;
+    a.vec_in = L % 2 == 0 && in_bstride % 2 == 0, a.vec_y = L % 2 == 0;
     a.y = (mn_bf16 *)y;
     int nbt;
-    mn_tiles(B, H, 4096 / L, EMU_SMS, &a.BT, &nbt);
-    emu_run_grid(emu_pick(L, 0), &a, nbt, mn_smem_bytes(L, 1), reverse);
+    mn_tiles(B, H, 4096 / M, EMU_SMS, &a.BT, &nbt);
+    emu_run_grid(emu_pick(M, 0), &a, nbt, mn_smem_bytes(M, 1), reverse);
     free(Kf);
 }
 
 extern "C" void monarch_emu_bwd(void *du, void *dw, void *dv, float *dk, float *dD, const void *dy, const void *u,
                                 const void *w, const void *v, int64_t in_bstride, const float *k, int Lk,
                                 const float *D, int B, int H, int L, int reverse) {
-    LC_ASSERT(monarch_supported(L), "monarch_emu_bwd: L = %d not supported", L);
-    const int N = 2 * L, M = L;
+    const int M = emu_m(L), N = 2 * M;
     if (!w) dw = NULL;
     if (!v) dv = NULL;
-    float2 *Kf = emu_filter_spectrum(k, Lk, H, N);
+    float2 *Kf = emu_filter_spectrum(k, Lk, L, H, N);
     MnArgs a = {};
     a.u = (const mn_bf16 *)u, a.w = (const mn_bf16 *)w, a.v = (const mn_bf16 *)v, a.dy = (const mn_bf16 *)dy;
     a.in_bstride = in_bstride, a.Kf = Kf, a.kf_stride = M + 1, a.D = D;
     a.B = B, a.H = H, a.L = L;
-    a.vec_in = in_bstride % 2 == 0, a.vec_y = 1;
+    a.vec_in = L % 2 == 0 && in_bstride % 2 == 0, a.vec_y = L % 2 == 0;
     a.du = (mn_bf16 *)du, a.dw = (mn_bf16 *)dw, a.dv = (mn_bf16 *)dv;
     int nbt;
-    mn_tiles(B, H, 4096 / L, EMU_SMS, &a.BT, &nbt);
+    mn_tiles(B, H, 4096 / M, EMU_SMS, &a.BT, &nbt);
     float2 *part = dk ? (float2 *)xmalloc(sizeof(float2) * (size_t)nbt * H * (M + 1)) : NULL;
     float *pd = dD ? (float *)xmalloc(sizeof(float) * (size_t)nbt * H) : NULL;
     a.dk_part = part, a.dD_part = pd;
-    emu_run_grid(emu_pick(L, 1), &a, nbt, mn_smem_bytes(L, 2), reverse);
+    emu_run_grid(emu_pick(M, 1), &a, nbt, mn_smem_bytes(M, 2), reverse);
     for (int h = 0; h < H && dk; h++) {   /* fixed-order sum over b-tiles, then the inverse real DFT / N */
         double *re = (double *)xmalloc(sizeof(double) * (M + 1)), *im = (double *)xmalloc(sizeof(double) * (M + 1));
         for (int f = 0; f <= M; f++) {
@@ -266,9 +275,10 @@ extern "C" void monarch_emu_bwd(void *du, void *dw, void *dv, float *dk, float *
             re[f] = sr, im[f] = si;
         }
         for (int s = 0; s < Lk; s++) {
-            double acc = re[0] + ((s & 1) ? -re[M] : re[M]);
+            const int64_t p = emu_tap_pos(s, L, N);
+            double acc = re[0] + ((p & 1) ? -re[M] : re[M]);
             for (int f = 1; f < M; f++) {
-                const double ang = 2.0 * 3.14159265358979323846 * (double)(((int64_t)f * s) % N) / N;
+                const double ang = 2.0 * 3.14159265358979323846 * (double)(((int64_t)f * p) % N) / N;
                 acc += 2.0 * (re[f] * cos(ang) - im[f] * sin(ang));
             }
             dk[(int64_t)h * Lk + s] = (float)(acc / N);

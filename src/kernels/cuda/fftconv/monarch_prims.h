@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/error.h"
+
 #define MN_HD __host__ __device__ __forceinline__
 
 #define MN_THREADS 256

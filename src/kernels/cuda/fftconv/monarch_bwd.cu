@@ -1,0 +1,42 @@
+/* The backward kernels of "flashfft" (monarch_bwd.h), one per outer radix R1 and register budget
+ * (MINB blocks per SM, __launch_bounds__), and their launcher. */
+#include "kernels/cuda/backend.h"
+#include "kernels/cuda/fftconv/monarch_bwd.h"
+
+template <int R1, int MINB>
+__global__ void __launch_bounds__(MN_THREADS, MINB) mn_bwd_kernel(MnArgs a) {
+    extern __shared__ __align__(16) char mn_smem[];
+    mn_bwd_body<R1>(a, (int)blockIdx.x, (int)blockIdx.y, mn_smem);
+}
+
+template <int R1, int MINB>
+static void mn_bwd_go(const MnArgs &a, int nbt) {
+    const size_t smem = mn_smem_bytes(256 * R1, 2);
+    static int ready;   /* per instantiation: opt in to the shared memory, and ask for all of it
+                         * (else the driver may pick a carveout that fits only one block per SM) */
+    if (!ready) {
+        CUDA_CHECK(cudaFuncSetAttribute(mn_bwd_kernel<R1, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        CUDA_CHECK(cudaFuncSetAttribute(mn_bwd_kernel<R1, MINB>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                        (int)cudaSharedmemCarveoutMaxShared));
+        ready = 1;
+    }
+    mn_bwd_kernel<R1, MINB><<<dim3((unsigned)nbt, (unsigned)a.H), MN_THREADS, smem, cuda_stream()>>>(a);
+    CUDA_CHECK_LAUNCH();
+}
+
+void mn_launch_bwd(int R1, int minb, const MnArgs &a, int nbt) {
+#define MN_BWD_CASE(r)                                  \
+    case r:                                             \
+        if (minb >= 2) mn_bwd_go<r, 2>(a, nbt);         \
+        else mn_bwd_go<r, 1>(a, nbt);                   \
+        break;
+    switch (R1) {
+        MN_BWD_CASE(1)
+        MN_BWD_CASE(2)
+        MN_BWD_CASE(4)
+        MN_BWD_CASE(8)
+        MN_BWD_CASE(16)
+    default: lc_die("monarch: no backward kernel for R1 = %d", R1);
+    }
+#undef MN_BWD_CASE
+}

@@ -1,6 +1,6 @@
 /* fftconv on the GPU, every implementation of the CUDA backend (fftconv.h: "flashfft", the fused
- * Monarch kernels, and "cufft", the cuFFT baseline; flashfft hands lengths it does not handle to
- * cufft, and the check names say so: "flashfft>cufft") against the fp64 CPU backend (ops_cpu64), which is itself checked against a direct O(L^2)
+ * Monarch kernels, which run every L <= 4096, odd and short rows included, and hand longer rows to
+ * cufft, which the check names say: "flashfft>cufft"; and "cufft", the cuFFT baseline) against the fp64 CPU backend (ops_cpu64), which is itself checked against a direct O(L^2)
  * convolution written here for small L. Inputs are rounded to bf16 (u, w, v, dy) and fp32 (k, D)
  * on the host and the same values are fed to both sides. Per case: plain forward, gated forward
  * (w, v, D), plain backward (du, dk, dD; dw and dv must be left alone), gated backward (du, dw, dv,

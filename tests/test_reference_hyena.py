@@ -5,7 +5,8 @@ A tiny token file and config in a temp dir; `longconv dump` writes the loss and 
 one batch; the reference recomputes them:
   (a) at init, cpu64 dump vs float64 reference (tight tolerance; also buffers, z and init laws);
   (b) after 3 fp32 training steps (trained biases, filters, z), cpu64 dump vs float64 reference;
-  (c) the same checkpoint dumped by the fp32 cpu backend, vs float64 and float32 references;
+  (c) the same checkpoint dumped by the fp32 cpu backend, vs float64, float32 and bf16-autocast
+      references;
 plus: the checker fails on a gradient perturbed by 1e-6, refuses dropout, and the reference's
 FFT conv and config parser are checked against direct computations.
 
@@ -197,6 +198,8 @@ def main():
             if rc == 0:
                 reference_check(st["trained32"], "(c) trained, cpu (fp32) vs float64")
                 reference_check(st["trained32"], "    trained, cpu (fp32) vs float32", ["--dtype", "float32"])
+                # the bf16-autocast reference (the default for cuda states) runs on the CPU too
+                reference_check(st["trained32"], "    trained, cpu (fp32) vs bf16 autocast", ["--dtype", "bfloat16"])
 
         # dropout makes the dump nondeterministic: the checker must refuse it
         rc, out = run([lc, "dump", cfg, "--out", st["dropout"], "model.embed_dropout=0.1"])

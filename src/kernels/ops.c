@@ -12,6 +12,7 @@ const Ops *ops_cpu64(void) { return cpu64_ops(); }
 
 #ifdef LONGCONV_CUDA
 #include "kernels/cuda/device.h"
+#include "kernels/cuda/fftconv/fftconv.h"
 #else
 const Ops *ops_cuda(void) { return NULL; }
 static int cuda_device_count(void) { return 0; }
@@ -28,4 +29,18 @@ const Ops *ops_get(const char *name) {
         return o;
     }
     lc_die("unknown device '%s' (expected cpu or cuda)", name);
+}
+
+const Ops *ops_with_conv_impl(const Ops *base, const char *impl, int L, const char **which) {
+#ifdef LONGCONV_CUDA
+    if (strcmp(base->name, "cuda") == 0) {
+        const Ops *o = cuda_ops_with_fftconv(impl);
+        *which = fftconv_impl_which(fftconv_impl_find(impl), L);
+        return o;
+    }
+#endif
+    (void)impl;
+    (void)L;
+    *which = "fftw";
+    return base;
 }

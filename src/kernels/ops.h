@@ -131,6 +131,10 @@ const Ops *ops_cpu(void);
 const Ops *ops_cpu64(void);
 const Ops *ops_cuda(void);   /* NULL when built without CUDA or when no device is present */
 const Ops *ops_get(const char *name);
+/* The backend with the long-convolution implementation named by model.conv_impl ("flashfft",
+ * "cufft"); CPU backends have one (FFTW) and return base unchanged. `which` receives what runs
+ * for sequence length L (e.g. "flashfft", or "cufft" where flashfft hands a length over). */
+const Ops *ops_with_conv_impl(const Ops *base, const char *impl, int L, const char **which);
 
 #ifdef __cplusplus
 }

@@ -92,6 +92,7 @@ typedef struct Run {
     double ema_tok_s;
     int n_ema;
     double peak_flops; /* 0: unknown, MFU not reported */
+    const char *conv_which; /* the long-convolution implementation that runs at this seq_len */
 } Run;
 
 /* Forbid resuming with a different model: compare every model.* key and data.seq_len. */
@@ -255,7 +256,8 @@ static void open_run(Run *r, const Config *cfg) {
     r->cfg = *cfg;
     config_validate(&r->cfg);
     setup_threads(&r->cfg.train);
-    r->ops = ops_get(r->cfg.train.device);
+    r->ops = ops_with_conv_impl(ops_get(r->cfg.train.device), r->cfg.model.conv_impl, (int)r->cfg.data.seq_len,
+                                &r->conv_which);
 #ifdef LONGCONV_CUDA
     if (strcmp(r->ops->name, "cuda") == 0) r->peak_flops = cuda_peak_bf16_flops(0);
 #endif
@@ -308,8 +310,9 @@ int train_run(const Config *cfg, const char *resume) {
     open_run(r, cfg);
     make_dirs(r->cfg.train.out_dir);
     r->model = model_create(&r->cfg, r->ops, r->B, r->L, 1);
-    lc_log("longconv train | %s | device %s | %lld trainable parameters | %.3g FLOPs/token",
-           r->cfg.model.arch, r->ops->name, (long long)model_num_trainable(r->model), model_flops_per_token(r->model));
+    lc_log("longconv train | %s | device %s | long conv %s | %lld trainable parameters | %.3g FLOPs/token",
+           r->cfg.model.arch, r->ops->name, r->conv_which, (long long)model_num_trainable(r->model),
+           model_flops_per_token(r->model));
     config_print(&r->cfg, stdout);
     lc_log("data: %s (%lld train tokens, %lld val tokens, tokenizer %s)", r->cfg.data.path,
            (long long)tokens_count(r->train), (long long)tokens_count(r->val), tokens_tokenizer(r->train));

@@ -19,8 +19,8 @@
  * 5 N log2 N); fwd does 2BH + H of them (x, inverse, filter), bwd 4BH + 2H (x, dc, two inverses,
  * filter, dk). The same nominal count is used for every implementation.
  * "x cufft" is the speed-up over the cuFFT baseline measured in the same run (cufft ms / ms).
- * An implementation that hands a length to another one (flashfft outside L = 256 ... 4096 calls
- * cufft) is shown as "flashfft>cufft" in the impl column and as "ran" in the JSON. */
+ * An implementation that hands a length to another one (flashfft calls cufft for L > 4096) is
+ * shown as "flashfft>cufft" in the impl column and as "ran" in the JSON. */
 #include <cuda_bf16.h>
 #include <math.h>
 #include <stdio.h>

@@ -33,17 +33,31 @@ extern "C" const char *fftconv_impl_which(const FftconvImpl *impl, int L) {
     return impl->which ? impl->which(L) : impl->name;
 }
 
+static void die_unknown(const char *what, const char *name) {
+    char have[256] = "";
+    for (int i = 0; i < fftconv_impl_count(); i++)
+        snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", i ? ", " : "", fftconv_impls[i].name);
+    lc_die("%s=%s: unknown long-convolution implementation (have: %s)", what, name, have);
+}
+
+extern "C" const Ops *cuda_ops_with_fftconv(const char *name) {
+    static Ops table;
+    const Ops *base = ops_cuda();
+    if (!base) return NULL;
+    const FftconvImpl *impl = fftconv_impl_find(name);
+    if (!impl) die_unknown("model.conv_impl", name);
+    table = *base;
+    table.fftconv_fwd = impl->fwd;
+    table.fftconv_bwd = impl->bwd;
+    return &table;
+}
+
 extern "C" void cuda_register_fftconv(Ops *o) {
     const char *name = getenv("LONGCONV_FFTCONV");
     const FftconvImpl *impl = fftconv_impl(0);
     if (name && *name) {
         impl = fftconv_impl_find(name);
-        if (!impl) {
-            char have[256] = "";
-            for (int i = 0; i < fftconv_impl_count(); i++)
-                snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", i ? ", " : "", fftconv_impls[i].name);
-            lc_die("LONGCONV_FFTCONV=%s: unknown implementation (have: %s)", name, have);
-        }
+        if (!impl) die_unknown("LONGCONV_FFTCONV", name);
     }
     o->fftconv_fwd = impl->fwd;
     o->fftconv_bwd = impl->bwd;

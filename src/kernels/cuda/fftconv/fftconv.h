@@ -1,7 +1,7 @@
 /* The long-convolution implementations of the CUDA backend, by name, for the backend table and
  * for `longconv bench conv`. The first one is the default:
- *   flashfft  fused Monarch kernels on tensor cores (monarch.h) for L = 256 ... 4096; for other
- *             lengths it hands the call to cufft, explicitly: which(L) says "cufft" there
+ *   flashfft  fused Monarch kernels on tensor cores (monarch.h) for every L <= 4096; longer rows
+ *             it hands to cufft, explicitly: which(L) says "cufft" there
  *   cufft     the cuFFT baseline (cufft_conv.h), every length */
 #pragma once
 #include "kernels/ops.h"
@@ -28,6 +28,9 @@ const char *fftconv_impl_which(const FftconvImpl *impl, int L);   /* what runs f
 
 /* Installs the implementation named by $LONGCONV_FFTCONV, else the default. */
 void cuda_register_fftconv(Ops *o);
+/* The CUDA table with the long convolution of implementation `name` (model.conv_impl); dies
+ * naming the known implementations when it is unknown. */
+const Ops *cuda_ops_with_fftconv(const char *name);
 
 #ifdef __cplusplus
 }

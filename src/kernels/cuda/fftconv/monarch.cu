@@ -2,8 +2,11 @@
  * R2C of the H filters per call, reused by every batch row), the launches of the fused kernels
  * (monarch_fwd.cu, monarch_bwd.cu), and the fixed-order reductions of the per-block dk spectra and
  * dD sums. Lengths the kernels do not handle go to the cuFFT baseline, explicitly (monarch_which).
- * Environment (tuning, read once): LONGCONV_FLASHFFT_FWD_MINB, LONGCONV_FLASHFFT_BWD_MINB = 1 or 2,
- * the blocks per SM the kernels' registers are budgeted for (defaults 2 and 1). */
+ * Register budget of the kernels (__launch_bounds__ blocks per SM), chosen from measurements on an
+ * H100 (docs/benchmarks.md): forward 2 (128 registers, a few bytes of spill, twice the occupancy);
+ * backward 2 for L <= 2048 (128 registers, ~300-500 bytes of spill, still 1.4x faster than 1) and 1
+ * above (its shared memory fits only one block anyway). LONGCONV_FLASHFFT_FWD_MINB and
+ * LONGCONV_FLASHFFT_BWD_MINB = 1 or 2 override them (read once). */
 #include <cufft.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +33,11 @@ static int mn_r1(int L) {
     return M / 256;
 }
 
-static int mn_minb(const char *name, int def) {
+/* the override in $name (1 or 2), or 0 when unset */
+static int mn_minb_env(const char *name) {
     const char *s = getenv(name);
-    const int v = s && *s ? atoi(s) : def;
-    return v >= 2 ? 2 : 1;
+    if (!s || !*s) return 0;
+    return atoi(s) >= 2 ? 2 : 1;
 }
 
 extern "C" int monarch_supported(int L) { return mn_r1(L) != 0; }
@@ -140,13 +144,14 @@ __global__ void mn_dD_kernel(float *dD, const float *part, int nbt, int H) {
 }
 
 static void mn_dispatch(int R1, const MnArgs &a, int nbt, int bwd) {
-    static int fwd_minb, bwd_minb;
-    if (!fwd_minb) {
-        fwd_minb = mn_minb("LONGCONV_FLASHFFT_FWD_MINB", 2);
-        bwd_minb = mn_minb("LONGCONV_FLASHFFT_BWD_MINB", 1);
+    static int init, fwd_env, bwd_env;
+    if (!init) {
+        fwd_env = mn_minb_env("LONGCONV_FLASHFFT_FWD_MINB");
+        bwd_env = mn_minb_env("LONGCONV_FLASHFFT_BWD_MINB");
+        init = 1;
     }
-    if (bwd) mn_launch_bwd(R1, bwd_minb, a, nbt);
-    else mn_launch_fwd(R1, fwd_minb, a, nbt);
+    if (bwd) mn_launch_bwd(R1, bwd_env ? bwd_env : R1 <= 8 ? 2 : 1, a, nbt);
+    else mn_launch_fwd(R1, fwd_env ? fwd_env : 2, a, nbt);
 }
 
 static int mn_aligned4(const void *p) { return ((uintptr_t)p & 3) == 0; }

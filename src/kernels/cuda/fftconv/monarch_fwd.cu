@@ -12,12 +12,15 @@ __global__ void __launch_bounds__(MN_THREADS, MINB) mn_fwd_kernel(MnArgs a) {
 template <int R1, int MINB>
 static void mn_fwd_go(const MnArgs &a, int nbt) {
     const size_t smem = mn_smem_bytes(256 * R1, 1);
-    static int ready;   /* per instantiation: opt in to the shared memory, and ask for all of it
-                         * (else the driver may pick a carveout that fits only one block per SM) */
+    static int ready;   /* per instantiation: opt in to the shared memory; for two blocks per SM
+                         * also ask for the largest carveout (else the driver picks one that fits
+                         * one block). With one block the driver's choice leaves more L1, which the
+                         * re-read inputs of the backward use (measured: docs/benchmarks.md). */
     if (!ready) {
         CUDA_CHECK(cudaFuncSetAttribute(mn_fwd_kernel<R1, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        CUDA_CHECK(cudaFuncSetAttribute(mn_fwd_kernel<R1, MINB>, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                        (int)cudaSharedmemCarveoutMaxShared));
+        if (MINB >= 2)
+            CUDA_CHECK(cudaFuncSetAttribute(mn_fwd_kernel<R1, MINB>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                            (int)cudaSharedmemCarveoutMaxShared));
         ready = 1;
     }
     mn_fwd_kernel<R1, MINB><<<dim3((unsigned)nbt, (unsigned)a.H), MN_THREADS, smem, cuda_stream()>>>(a);

@@ -15,14 +15,27 @@ buffers against their formulas. A cuda (bf16) state is compared by default with 
 under bf16 autocast, as safari trains; cpu64 and cpu states with a float64 reference. Tolerances:
 default_tol. Exit status 0 when everything is within tolerance, 1 otherwise, 2 on usage errors.
 
-TODO(bench): `reference_hyena.py bench ...` (PyTorch step time beside longconv's) is not written:
-the timing comparison needs the GPU build and the fused safari kernels, neither available on the
-CPU machine where this check is developed and tested.
+    reference_hyena.py bench CONFIG.yaml [--batch B] [--seq L] [--steps N] [--warmup N]
+                                         [--dtype bfloat16|float32] [--device cuda|cpu] [--json FILE]
+
+`bench` is the PyTorch eager baseline of `longconv bench train`: the same model and micro-batch
+(train.batch_size x data.seq_len unless --batch/--seq; one micro-batch per step), random tokens,
+safari's GPT-2 initialization, fp32 master weights under bf16 autocast, AdamW(fused=False) with
+the config's lr, betas, eps and weight decay per longconv's parameter groups (constant lr: the
+schedule does not change the time), gradient-norm clipping at train.grad_clip, and the model's
+dropout. Each step is timed
+with torch.cuda.synchronize after it; reported: ms/step, tokens/s, model FLOPs/token and MFU (the
+formula of longconv's model_flops_per_token and the same datasheet peak), and
+torch.cuda.max_memory_allocated() as the peak memory (plus max_memory_reserved and the device's
+used-memory growth, which also count the caching allocator's slack and the libraries' buffers).
 """
 import argparse
+import inspect
+import json
 import math
 import signal
 import sys
+import time
 
 import numpy as np
 import torch
@@ -240,19 +253,25 @@ class Mlp(nn.Module):
         return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
 
 
+def _dropout(x, p, training):
+    """safari's dropout sites (embedding, each residual branch); `check` refuses p > 0."""
+    return F.dropout(x, p, True) if training and p > 0 else x
+
+
 class Block(nn.Module):
-    """Pre-LN: x += mixer(norm1(x)); x += mlp(norm2(x))."""
+    """Pre-LN: x += dropout(mixer(norm1(x))); x += dropout(mlp(norm2(x)))."""
 
     def __init__(self, c):
         super().__init__()
+        self.p = c.resid_dropout
         self.norm1 = nn.LayerNorm(c.d_model, eps=c.ln_eps)
         self.mixer = HyenaOperator(c)
         self.norm2 = nn.LayerNorm(c.d_model, eps=c.ln_eps)
         self.mlp = Mlp(c.d_model, c.d_inner)
 
     def forward(self, x):
-        x = x + self.mixer(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + _dropout(self.mixer(self.norm1(x)), self.p, self.training)
+        return x + _dropout(self.mlp(self.norm2(x)), self.p, self.training)
 
 
 class Embeddings(nn.Module):
@@ -267,9 +286,10 @@ class Backbone(nn.Module):
         self.embeddings = Embeddings(c)
         self.layers = nn.ModuleList([Block(c) for _ in range(c.n_layer)])
         self.ln_f = nn.LayerNorm(c.d_model, eps=c.ln_eps)
+        self.p = c.embed_dropout
 
     def forward(self, tokens):
-        x = self.embeddings.word_embeddings(tokens)
+        x = _dropout(self.embeddings.word_embeddings(tokens), self.p, self.training)
         for layer in self.layers:
             x = layer(x)
         return self.ln_f(x)
@@ -532,6 +552,178 @@ def run_check(args):
     return 1 if failed else 0
 
 
+# ---------------------------------------------------------------------------------------------
+# bench: the PyTorch eager training step, timed
+# ---------------------------------------------------------------------------------------------
+
+# Defaults of the keys bench reads that a config file may leave out (src/core/config.h).
+CONFIG_DEFAULTS = {
+    "model": {"arch": "hyena_lm", "d_model": 128, "n_layer": 2, "d_inner": 256, "vocab_size": 50257,
+              "vocab_pad_multiple": 8, "l_max": 0, "short_filter_order": 3, "filter_order": 64,
+              "filter_emb_dim": 33, "filter_inner_mlps": 2, "filter_sine_freq": 1.0, "filter_modulate": True,
+              "filter_fast_decay_pct": 0.3, "filter_slow_decay_pct": 1.5, "filter_target": 0.01,
+              "filter_shift": 0.0, "filter_pos_emb_trainable": True, "embed_dropout": 0.1, "resid_dropout": 0.0,
+              "ln_eps": 1e-5, "init_std": 0.02},
+    "data": {"seq_len": 256},
+    "train": {"batch_size": 8, "lr": 6e-4, "weight_decay": 0.1, "decay_all": False, "beta1": 0.9, "beta2": 0.999,
+              "adam_eps": 1e-8, "filter_lr": 6e-4, "filter_wd": 0.0, "pos_emb_lr": 6e-4, "grad_clip": 1.0,
+              "seed": 2222},
+}
+
+# Dense bf16 tensor-core peaks, as longconv's cuda_peak_bf16_flops (more specific names first).
+PEAK_BF16 = [("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12),
+             ("A100", 312e12), ("L40S", 362e12), ("A10", 125e12), ("L4", 121e12)]
+
+
+def model_flops_per_token(c, L):
+    """longconv's model_flops_per_token: 6 x matmul weights per token + 3 x the forward long convs."""
+    d, di = float(c.d_model), float(c.d_inner)
+    matmul = c.n_layer * (4.0 * d * d + 2.0 * d * di) + float(c.vocab_padded) * d
+    n = 2.0 * L
+    conv = d * (2.0 * 2.5 * n * math.log2(n) + 6.0 * n) / L
+    return 6.0 * matmul + 3.0 * c.n_layer * conv
+
+
+def optimizer_groups(model, t):
+    """longconv's groups (src/model/params.h): filter MLP and freq, z, decayed matrices, the rest."""
+    decay, no_decay, filt, pos = [], [], [], []
+    for name, p in model.named_parameters():  # the tied head appears once
+        if "implicit_filter" in name:
+            filt.append(p)
+        elif name.endswith("pos_emb.z"):
+            pos.append(p)
+        elif p.dim() >= 2 and "word_embeddings" not in name:
+            decay.append(p)
+        else:
+            no_decay.append(p)
+    wd_rest = float(t["weight_decay"]) if t["decay_all"] else 0.0
+    groups = [{"params": decay, "lr": float(t["lr"]), "weight_decay": float(t["weight_decay"])},
+              {"params": no_decay, "lr": float(t["lr"]), "weight_decay": wd_rest},
+              {"params": filt, "lr": float(t["filter_lr"]), "weight_decay": float(t["filter_wd"])},
+              {"params": pos, "lr": float(t["pos_emb_lr"]), "weight_decay": 0.0}]
+    return [g for g in groups if g["params"] and g["lr"] > 0]
+
+
+def gpt2_init(model, c):
+    """safari's _init_weights (GPT-2 style), so the bench's losses start near ln V: Linear and
+    Embedding weights N(0, init_std), out_proj and fc2 N(0, init_std / sqrt(2 n_layer)), Linear
+    biases 0; the Hyena filter keeps its own init. (PyTorch's defaults give N(0, 1) embeddings,
+    which through the tied head start the loss near 100.)"""
+    with torch.no_grad():
+        for name, mod in model.named_modules():
+            if "filter_fn" in name:
+                continue
+            if isinstance(mod, nn.Linear) and mod is not model.lm_head:
+                rescale = name.endswith("out_proj") or name.endswith("fc2")
+                mod.weight.normal_(0.0, c.init_std / math.sqrt(2.0 * c.n_layer) if rescale else c.init_std)
+                if mod.bias is not None:
+                    mod.bias.zero_()
+            elif isinstance(mod, nn.Embedding):
+                mod.weight.normal_(0.0, c.init_std)
+
+
+def run_bench(args):
+    with open(args.config) as f:
+        cfg = parse_config(f.read())
+    for sec, keys in CONFIG_DEFAULTS.items():
+        for k, v in keys.items():
+            cfg.setdefault(sec, {}).setdefault(k, v)
+    if args.seq:
+        cfg["data"]["seq_len"] = args.seq
+    c = HyenaConfig(cfg)
+    t = cfg["train"]
+    B, L = args.batch or int(t["batch_size"]), c.seq_len
+    if L > c.l_max:
+        sys.stderr.write("--seq %d exceeds model.l_max %d\n" % (L, c.l_max))
+        return 2
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    bf16 = args.dtype == "bfloat16"
+    torch.manual_seed(int(t["seed"]))
+    if cuda:
+        torch.cuda.init()
+        torch.zeros(1, device=device)  # the context, before the baseline
+        torch.cuda.synchronize()
+        free0, total = torch.cuda.mem_get_info()
+    model = ConvLMHeadModel(c).to(device=device, dtype=torch.float32)  # fp32 master weights
+    gpt2_init(model, c)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt_kw = {"betas": (float(t["beta1"]), float(t["beta2"])), "eps": float(t["adam_eps"])}
+    if "fused" in inspect.signature(torch.optim.AdamW).parameters:
+        opt_kw["fused"] = False
+    opt = torch.optim.AdamW(optimizer_groups(model, t), **opt_kw)
+    clip = float(t["grad_clip"])
+    V, Vp = c.vocab_size, c.vocab_padded
+
+    def step():
+        tok = torch.randint(0, V, (B, L + 1), device=device)
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(tok[:, :-1])
+            # every target is valid: the plain loss, no boolean mask (which would sync the host)
+            loss = F.cross_entropy(logits.reshape(-1, Vp)[:, :V], tok[:, 1:].reshape(-1))
+        loss.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        return loss
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    for _ in range(args.warmup):
+        step()
+    sync()
+    times, losses = [], []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        loss = step()
+        sync()
+        times.append(time.perf_counter() - t0)
+        losses.append(float(loss.detach()))
+    mean = sum(times) / len(times)
+    srt = sorted(times)
+    median = srt[len(srt) // 2] if len(srt) % 2 else 0.5 * (srt[len(srt) // 2 - 1] + srt[len(srt) // 2])
+    fpt = model_flops_per_token(c, L)
+    tok_s = B * L / mean
+    res = {"bench": "train-pytorch-eager", "device": device.type, "gpu": "", "torch": torch.__version__,
+           "dtype": args.dtype, "d_model": c.d_model, "n_layer": c.n_layer, "batch_size": B, "seq_len": L,
+           "grad_accum": 1, "steps": args.steps, "warmup": args.warmup,
+           "trainable_params": sum(p.numel() for p in params), "tokens_per_step": B * L,
+           "ms_per_step": 1e3 * mean, "ms_per_step_median": 1e3 * median, "ms_per_step_min": 1e3 * srt[0],
+           "tokens_per_s": tok_s, "flops_per_token": fpt, "peak_flops": None, "mfu": None,
+           "loss_first": losses[0], "loss_last": losses[-1], "peak_memory_bytes": None,
+           "max_memory_reserved_bytes": None, "device_used_growth_bytes": None}
+    if cuda:
+        name = torch.cuda.get_device_name(device)
+        peak = next((f for key, f in PEAK_BF16 if key in name), None)
+        free1, _ = torch.cuda.mem_get_info()
+        res.update(gpu=name, peak_flops=peak, mfu=tok_s * fpt / peak if peak else None,
+                   peak_memory_bytes=torch.cuda.max_memory_allocated(device),
+                   max_memory_reserved_bytes=torch.cuda.max_memory_reserved(device),
+                   device_used_growth_bytes=free0 - free1)
+    mib = 1.0 / (1 << 20)
+    print("reference bench | PyTorch %s eager | %s%s | %s | micro-batch %d x %d | %d trainable parameters"
+          % (torch.__version__, device.type, " | " + res["gpu"] if res["gpu"] else "", args.dtype, B, L,
+             res["trainable_params"]))
+    print("  steps %d (after %d warm-up) | loss %.4f -> %.4f" % (args.steps, args.warmup, losses[0], losses[-1]))
+    print("  ms/step: mean %.2f | median %.2f | min %.2f" % (1e3 * mean, 1e3 * median, 1e3 * srt[0]))
+    print("  tokens/s %.0f | model FLOPs/token %.4g | %.1f TFLOP/s | MFU %s"
+          % (tok_s, fpt, tok_s * fpt / 1e12, "%.2f%%" % (100 * res["mfu"]) if res["mfu"] else "n/a"))
+    if cuda:
+        print("  memory: max_memory_allocated %.1f MiB | max_memory_reserved %.1f MiB | device used growth %.1f MiB"
+              % (res["peak_memory_bytes"] * mib, res["max_memory_reserved_bytes"] * mib,
+                 res["device_used_growth_bytes"] * mib))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
+            f.write("\n")
+        print("wrote %s" % args.json)
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd")
@@ -546,14 +738,29 @@ def main(argv=None):
                     help="the state is at initialization: also check z and the init distributions")
     ck.add_argument("--exact-eps", action="store_true",
                     help="LayerNorm eps exactly as configured (default: rounded to fp32, as longconv)")
+    bn = sub.add_parser("bench", help="time the PyTorch eager training step (baseline of `longconv bench train`)")
+    bn.add_argument("config", help="CONFIG.yaml (as given to longconv)")
+    bn.add_argument("--batch", type=int, default=0, help="micro-batch (default train.batch_size)")
+    bn.add_argument("--seq", type=int, default=0, help="sequence length (default data.seq_len)")
+    bn.add_argument("--steps", type=int, default=10, help="timed steps")
+    bn.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    bn.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16",
+                    help="bfloat16: fp32 weights under bf16 autocast (safari's training)")
+    bn.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
+    bn.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `check ... | head` ends quietly
-    if args.cmd != "check":
+    if args.cmd not in ("check", "bench"):
         ap.print_help(sys.stderr)
         return 2
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.stderr.write("--device cuda: torch.cuda is not available\n")
         return 2
+    if args.cmd == "bench":
+        if args.steps < 1 or args.warmup < 0:
+            sys.stderr.write("bench: --steps must be >= 1 and --warmup >= 0\n")
+            return 2
+        return run_bench(args)
     if args.device == "cuda":
         # exact fp32 matmuls (no TF32) so the float32 reference is really fp32
         torch.backends.cuda.matmul.allow_tf32 = False

@@ -6,6 +6,7 @@
 #include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "train/bench_train.h"
 #include "train/trainer.h"
 #ifdef LONGCONV_CUDA
 #include "kernels/cuda/fftconv/bench_conv.h"
@@ -19,6 +20,7 @@ static void usage(FILE *f) {
             "  longconv dump CONFIG.yaml --out STATE.h5 [--ckpt CKPT] [section.key=value ...]\n"
             "  longconv inspect CKPT.h5\n"
             "  longconv bench conv [--json FILE] [--max-n L] [--iters K]\n"
+            "  longconv bench train CONFIG.yaml [section.key=value ...] [--steps N] [--warmup N] [--profile-steps N] [--json FILE]\n"
             "  longconv help [config [--markdown]]\n"
             "\n"
             "train   trains from a YAML config; key=value pairs override it (e.g. train.lr=3e-4).\n"
@@ -29,6 +31,7 @@ static void usage(FILE *f) {
             "        PyTorch cross-check, scripts/reference_hyena.py).\n"
             "inspect prints a checkpoint's step, config and parameter table.\n"
             "bench conv times the GPU long convolutions against the cuFFT baseline and the memory floor.\n"
+            "bench train times training steps (tokens/s, ms/step, MFU, peak memory) and prints the time per op.\n"
             "help config lists every config key with type, default, range and meaning.\n");
 }
 
@@ -96,7 +99,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(cmd, "bench") == 0) {
-        if (argc < 3 || strcmp(argv[2], "conv") != 0) lc_die("usage: longconv bench conv [options]");
+        if (argc >= 3 && strcmp(argv[2], "train") == 0) return bench_train_main(argc - 3, argv + 3);
+        if (argc < 3 || strcmp(argv[2], "conv") != 0) lc_die("usage: longconv bench conv|train [options]");
 #ifdef LONGCONV_CUDA
         return bench_conv_main(argc - 3, argv + 3);
 #else

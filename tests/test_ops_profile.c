@@ -145,7 +145,8 @@ static int expected_step(Expect *e, int n_trainable) {
         {"acc_add_act", nl},               /* dz */
         {"xent_fwd_bwd", chunks},
         {"sum", 1},                        /* the loss */
-        {"sum_squares", n_trainable},      /* grad_global_norm */
+        {"sum_squares", 2 * nl + 1},       /* grad_global_norm: one per run of trainable rows; the
+                                              frozen t and deltas split each block twice */
         {"adamw", n_trainable},
         {"linear_fwd 8->24", nl},          /* in_proj */
         {"linear_fwd 8->8", nl},           /* out_proj */

@@ -26,18 +26,28 @@ void group_hparams(const TrainConfig *tc, ParamGroup g, double *peak_lr, double 
     }
 }
 
+/* Consecutive trainable rows form one range (alignment gaps between them hold zeros), so the norm
+ * costs one reduction per range instead of one per tensor: on a GPU each is a launch and a sync. */
 double grad_global_norm(const ParamTable *t, const Ops *ops) {
     double ss = 0.0;
-    for (int i = 0; i < t->n; i++) {
-        const ParamSpec *s = &t->specs[i];
-        if (s->group == GROUP_FROZEN) continue;
-        ss += ops->sum_squares(param_grad(t, ops, i), s->numel);
+    for (int i = 0; i < t->n;) {
+        if (t->specs[i].group == GROUP_FROZEN) {
+            i++;
+            continue;
+        }
+        int j = i;
+        while (j + 1 < t->n && t->specs[j + 1].group != GROUP_FROZEN) j++;
+        int64_t begin = t->specs[i].offset, end = t->specs[j].offset + t->specs[j].numel;
+        ss += ops->sum_squares(lc_offset(t->grad, begin, ops->acc_bytes), end - begin);
+        i = j + 1;
     }
     return sqrt(ss);
 }
 
 double optim_step(ParamTable *t, const Ops *ops, const TrainConfig *tc, int64_t step, float grad_scale) {
     LC_ASSERT(t->m && t->v, "optimizer state not allocated");
+    /* one launch for the whole block: frozen rows' gradients are never applied */
+    if (grad_scale != 1.0f) ops->scale(t->grad, grad_scale, t->total);
     for (int i = 0; i < t->n; i++) {
         const ParamSpec *s = &t->specs[i];
         if (s->group == GROUP_FROZEN) continue;
@@ -45,7 +55,6 @@ double optim_step(ParamTable *t, const Ops *ops, const TrainConfig *tc, int64_t 
         group_hparams(tc, s->group, &peak, &wd);
         if (peak == 0.0) continue; /* lr 0 means "not trained" (reference: registered as a buffer) */
         acc_t *g = param_grad(t, ops, i);
-        if (grad_scale != 1.0f) ops->scale(g, grad_scale, s->numel);
         ops->adamw(param_master(t, ops, i), g, lc_offset(t->m, s->offset, ops->acc_bytes),
                    lc_offset(t->v, s->offset, ops->acc_bytes), s->numel, (float)lr_at(tc, peak, step),
                    (float)tc->beta1, (float)tc->beta2, (float)tc->adam_eps, (float)wd, (int)(step + 1));

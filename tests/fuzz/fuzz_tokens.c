@@ -26,9 +26,32 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
+/* tokens_read promises every token in [0, vocab_size): checked again here. */
+static void check_range(const TokenStream *ts, const int32_t *tok, int64_t n, const char *what) {
+    for (int64_t i = 0; i < n; i++) {
+        if (tok[i] < 0 || tok[i] >= tokens_vocab(ts)) {
+            fprintf(stderr, "FINDING: %s returned token %d outside [0, %lld)\n", what, tok[i], (long long)tokens_vocab(ts));
+            abort();
+        }
+        sink += (uint64_t)tok[i];
+    }
+}
+
 static void read_some(TokenStream *ts, int64_t offset, int64_t n) {
     tokens_read(ts, offset, n, buf);
-    for (int64_t i = 0; i < n; i++) sink += (uint64_t)buf[i];
+    check_range(ts, buf, n, "tokens_read");
+}
+
+/* A batch of B rows of L: in range, and each target row is its input row shifted by one. */
+static void check_batch(const TokenStream *ts, int64_t L, const char *what) {
+    check_range(ts, inputs, B * L, what);
+    check_range(ts, targets, B * L, what);
+    for (int b = 0; b < B; b++) {
+        if (memcmp(inputs + b * L + 1, targets + b * L, (size_t)(L - 1) * sizeof(int32_t)) != 0) {
+            fprintf(stderr, "FINDING: %s: targets of row %d are not its inputs shifted by one\n", what, b);
+            abort();
+        }
+    }
 }
 
 static void exercise_train(void) {
@@ -47,14 +70,19 @@ static void exercise_train(void) {
     int64_t L = count - 1 < MAX_READ ? count - 1 : MAX_READ;
     sink += (uint64_t)tokens_num_windows(train, 1);
     tokens_val_batch(train, 1, 0, 3, B, inputs, targets);
+    check_batch(train, 1, "tokens_val_batch");
     tokens_val_batch(train, L, 1, 2, B, inputs, targets);
+    check_batch(train, L, "tokens_val_batch");
     tokens_val_batch(train, L, 0, 1000, B, inputs, targets);
+    check_batch(train, L, "tokens_val_batch");
     if (count <= (1 << 16)) {  /* the sampler allocates and shuffles all windows */
         sampler_init(&sampler, train, L, 1337, 0, 1);
         have_sampler = 1;
         sampler_next_batch(&sampler, B, inputs, targets);
+        check_batch(train, L, "sampler_next_batch");
         sampler_seek(&sampler, sampler.nwin * 3 - 1);  /* across an epoch boundary */
         sampler_next_batch(&sampler, B, inputs, targets);
+        check_batch(train, L, "sampler_next_batch");
         sink += (uint64_t)sampler_epoch(&sampler) + (uint64_t)sampler_cursor(&sampler);
     }
 }

@@ -17,8 +17,10 @@
 #define PC(idx) param_compute(&m->params, ops, (idx))
 #define PG(idx) param_grad(&m->params, ops, (idx))
 
-/* Rows of logits materialized at once: bounds the loss head's memory at any vocabulary size. */
-#define LOSS_CHUNK_ELEMS (16ll << 20)
+/* Bytes of logits materialized at once: bounds the loss head's memory at any vocabulary size,
+ * while keeping chunks tall enough (~2.5k rows of a 50k vocabulary in bf16) that the head's
+ * weight-gradient GEMM has a long inner dimension. */
+#define LOSS_CHUNK_BYTES ((int64_t)256 << 20)
 
 typedef struct Block {
     int ln1_w, ln1_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
@@ -140,7 +142,7 @@ Model *model_create(const Config *cfg, const Ops *ops, int B, int L, int with_op
     define_params(m);
     params_allocate(&m->params, ops, with_optimizer);
     int64_t BL = (int64_t)B * L;
-    m->chunk_rows = LOSS_CHUNK_ELEMS / m->Vp;
+    m->chunk_rows = LOSS_CHUNK_BYTES / ((int64_t)ops->act_bytes * m->Vp);
     if (m->chunk_rows < 1) m->chunk_rows = 1;
     if (m->chunk_rows > BL) m->chunk_rows = BL;
     Arena counting = {0};

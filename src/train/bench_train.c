@@ -1,5 +1,6 @@
 /* `longconv bench train`: the trainer's step (train_step in trainer.c) timed on its own. */
 #include "train/bench_train.h"
+#include "train/step.h"
 #ifdef LONGCONV_CUDA
 #include "kernels/cuda/device.h"
 #endif
@@ -40,25 +41,11 @@ typedef struct Bench {
  * benchmark measures time; the trainer's guard is not what is being timed). */
 static double bench_step(Bench *b) {
     const TrainConfig *tc = &b->cfg.train;
-    const int64_t tokens = (int64_t)b->B * b->L;
-    model_zero_grad(b->model);
-    double loss = 0;
-    int64_t count = 0;
-    for (int micro = 0; micro < b->accum; micro++) {
-        int64_t n;
-        sampler_next_batch(&b->sampler, b->B, b->inputs, b->targets);
-        float dscale = 1.0f / (float)(tokens * b->accum);
-        uint64_t stream = (uint64_t)b->step * (uint64_t)b->accum + (uint64_t)micro;
-        loss += model_forward(b->model, b->inputs, b->targets, dscale, 1, stream, &n);
-        model_backward(b->model);
-        count += n;
-    }
-    loss /= (double)(count ? count : 1);
+    double loss = step_accumulate(b->model, &b->sampler, b->B, b->L, b->accum, b->step, b->inputs, b->targets);
     double norm = grad_global_norm(model_params(b->model), b->ops);
     if (!isfinite(loss) || !isfinite(norm))
         lc_warn("bench step %lld: non-finite loss %g or gradient norm %g", (long long)b->step, loss, norm);
-    float scale = tc->grad_clip > 0 && norm > tc->grad_clip ? (float)(tc->grad_clip / (norm + 1e-6)) : 1.0f;
-    optim_step(model_params(b->model), b->ops, tc, b->step, scale);
+    optim_step(model_params(b->model), b->ops, tc, b->step, step_clip_scale(tc, norm));
     b->step++;
     return loss;
 }

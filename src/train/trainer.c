@@ -21,6 +21,7 @@
 #include "kernels/ops.h"
 #include "model/model.h"
 #include "optim/optim.h"
+#include "train/step.h"
 
 static volatile sig_atomic_t stop_requested = 0;
 static void on_signal(int sig) { stop_requested = sig; }
@@ -179,21 +180,7 @@ static void describe_nonfinite(Run *r, char *out, size_t n) {
 /* One optimizer step. Returns 0 when the update was skipped (non-finite, nonfinite=skip). */
 static int train_step(Run *r, double *loss_out, double *norm_out, double *lr_out) {
     const TrainConfig *tc = &r->cfg.train;
-    const int64_t tokens = (int64_t)r->B * r->L;
-    model_zero_grad(r->model);
-    double loss = 0;
-    int64_t count = 0;
-    for (int micro = 0; micro < r->accum; micro++) {
-        int64_t n;
-        sampler_next_batch(&r->sampler, r->B, r->inputs, r->targets);
-        /* mean over every target of the step: all tokens are targets in a language model */
-        float dscale = 1.0f / (float)(tokens * r->accum);
-        uint64_t stream = (uint64_t)r->st.step * (uint64_t)r->accum + (uint64_t)micro;
-        loss += model_forward(r->model, r->inputs, r->targets, dscale, 1, stream, &n);
-        model_backward(r->model);
-        count += n;
-    }
-    loss /= (double)count;
+    double loss = step_accumulate(r->model, &r->sampler, r->B, r->L, r->accum, r->st.step, r->inputs, r->targets);
     double norm = grad_global_norm(model_params(r->model), r->ops);
     *loss_out = loss;
     *norm_out = norm;
@@ -208,8 +195,7 @@ static int train_step(Run *r, double *loss_out, double *norm_out, double *lr_out
         lc_die("step %lld: non-finite loss %g or gradient norm %g (%s); set train.nonfinite=skip to skip such steps",
                (long long)r->st.step, loss, norm, why);
     }
-    float scale = tc->grad_clip > 0 && norm > tc->grad_clip ? (float)(tc->grad_clip / (norm + 1e-6)) : 1.0f;
-    *lr_out = optim_step(model_params(r->model), r->ops, tc, r->st.step, scale);
+    *lr_out = optim_step(model_params(r->model), r->ops, tc, r->st.step, step_clip_scale(tc, norm));
     return 1;
 }
 

@@ -2,14 +2,15 @@
 # Install the Debian packages longconv needs (as root, or through sudo), skipping those present.
 #   scripts/install_deps.sh           # build, train, prepare data
 #   scripts/install_deps.sh --tests   # also what the tests need (PyTorch for the reference check,
-#                                     # bacterial genomes for the DNA data path)
+#                                     # bacterial genomes for the DNA data path, clang's libFuzzer)
 # The CUDA toolkit (/usr/local/cuda) is optional: without nvcc the CUDA sources are not built.
 set -euo pipefail
 packages=(cmake gcc g++ make pkg-config libhdf5-dev check libsubunit-dev libyaml-dev libfftw3-dev
           libopenblas-openmp-dev python3 python3-h5py python3-numpy python3-regex python3-matplotlib
           python3-yaml npm linux-doc-6.1 python3.11-doc)
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(python3-torch ragout-examples kleborate-examples)  # PyTorch reference; real genomes
+  # PyTorch reference; real genomes; libFuzzer + sanitizers for the short fuzz runs
+  packages+=(python3-torch ragout-examples kleborate-examples clang libclang-rt-14-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do

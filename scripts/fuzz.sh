@@ -58,20 +58,21 @@ write_makefile() {
     while IFS= read -r src; do
       obj="$out/obj/${src//\//_}"; obj="${obj%.c}.o"
       objs+=" $obj"
-      printf '%s: %s\n\t@mkdir -p %s\n\t$(CC) $(CFLAGS) -MMD -c %s -o $@\n' "$obj" "$root/$src" "$out/obj" "$root/$src"
+      printf '%s: %s\n\t@mkdir -p %s\n\t$(CC) $(CFLAGS) -MMD -MP -c %s -o $@\n' "$obj" "$root/$src" "$out/obj" "$root/$src"
     done < <(find src -name '*.c' ! -path src/main.c | sort)
     for src in src/kernels/cpu/*.c; do
       obj="$out/obj/f64_${src//\//_}"; obj="${obj%.c}.o"
       objs+=" $obj"
-      printf '%s: %s\n\t@mkdir -p %s\n\t$(CC) $(CFLAGS) -DLC_CPU_F64 -MMD -c %s -o $@\n' "$obj" "$root/$src" "$out/obj" "$root/$src"
+      printf '%s: %s\n\t@mkdir -p %s\n\t$(CC) $(CFLAGS) -DLC_CPU_F64 -MMD -MP -c %s -o $@\n' "$obj" "$root/$src" "$out/obj" "$root/$src"
     done
-    echo "$out/liblc.a:$objs"
-    printf '\trm -f $@ && ar rcs $@ $^\n'
+    # the Makefile too: a source removed from src/ must leave the archive
+    echo "$out/liblc.a:$objs $out/Makefile"
+    printf '\trm -f $@ && ar rcs $@ $(filter %%.o,$^)\n'
     for h in "${harnesses[@]}"; do
-      printf '%s: %s %s\n\t$(CC) $(CFLAGS) -fsanitize=fuzzer -MMD %s %s $(LIBS) -o $@\n' \
+      printf '%s: %s %s\n\t$(CC) $(CFLAGS) -fsanitize=fuzzer -MMD -MP %s %s $(LIBS) -o $@\n' \
         "$out/$h" "$root/tests/fuzz/$h.c" "$out/liblc.a" "$root/tests/fuzz/$h.c" "$out/liblc.a"
     done
-    printf '%s: %s %s\n\t$(CC) $(CFLAGS) -MMD %s %s $(LIBS) -o $@\n' \
+    printf '%s: %s %s\n\t$(CC) $(CFLAGS) -MMD -MP %s %s $(LIBS) -o $@\n' \
       "$out/gen_seeds" "$root/tests/fuzz/gen_seeds.c" "$out/liblc.a" "$root/tests/fuzz/gen_seeds.c" "$out/liblc.a"
     echo "-include \$(wildcard $out/obj/*.d $out/*.d)"
   } > "$mk"

@@ -47,10 +47,26 @@ static void write_attr_str(hid_t obj, const char *name, const char *v, const cha
     H5Tclose(ty);
 }
 
-static void read_attr_num(hid_t obj, const char *name, hid_t mtype, void *v, const char *path) {
+/* Open attribute `name` and check it holds exactly one value of class cls: a damaged or hostile
+ * file could otherwise make H5Aread write several values into one. */
+static hid_t open_scalar_attr(hid_t obj, const char *name, H5T_class_t cls, const char *path) {
     if (H5Aexists(obj, name) <= 0) lc_die("%s: checkpoint attribute '%s' is missing", path, name);
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0 || H5Aread(a, mtype, v) < 0) lc_die("%s: cannot read attribute '%s'", path, name);
+    if (a < 0) lc_die("%s: cannot open attribute '%s'", path, name);
+    hid_t sp = H5Aget_space(a), ty = H5Aget_type(a);
+    hssize_t npts = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    H5T_class_t got = ty >= 0 ? H5Tget_class(ty) : H5T_NO_CLASS;
+    if (sp >= 0) H5Sclose(sp);
+    if (ty >= 0) H5Tclose(ty);
+    if (npts != 1) lc_die("%s: attribute '%s' must hold one value, found %lld", path, name, (long long)npts);
+    if (got != cls) lc_die("%s: attribute '%s' has the wrong type", path, name);
+    return a;
+}
+
+static void read_attr_num(hid_t obj, const char *name, hid_t mtype, void *v, const char *path) {
+    H5T_class_t cls = H5Tget_class(mtype);
+    hid_t a = open_scalar_attr(obj, name, cls == H5T_INTEGER ? H5T_INTEGER : H5T_FLOAT, path);
+    if (H5Aread(a, mtype, v) < 0) lc_die("%s: cannot read attribute '%s'", path, name);
     H5Aclose(a);
 }
 
@@ -68,10 +84,8 @@ static double read_attr_f64(hid_t obj, const char *name, const char *path) {
 
 /* Variable or fixed-length string attribute -> malloc'd string. */
 static char *read_attr_str(hid_t obj, const char *name, const char *path) {
-    if (H5Aexists(obj, name) <= 0) lc_die("%s: checkpoint attribute '%s' is missing", path, name);
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t a = open_scalar_attr(obj, name, H5T_STRING, path);
     hid_t ft = H5Aget_type(a);
-    if (H5Tget_class(ft) != H5T_STRING) lc_die("%s: attribute '%s' is not a string", path, name);
     char *out;
     if (H5Tis_variable_str(ft) > 0) {
         char *tmp = NULL;
@@ -245,9 +259,11 @@ static void read_block(hid_t f, const char *group, ParamTable *t, const Ops *ops
         snprintf(name, sizeof name, "/%s/%s", group, s->name);
         if (H5Lexists(f, name, H5P_DEFAULT) <= 0) lc_die("%s: dataset %s is missing (different model config?)", path, name);
         hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+        if (ds < 0) lc_die("%s: cannot open dataset %s (damaged file?)", path, name);
         hid_t sp = H5Dget_space(ds);
-        hsize_t dims[8];
-        int nd = H5Sget_simple_extent_ndims(sp);
+        hsize_t dims[H5S_MAX_RANK];
+        int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+        if (nd < 0) lc_die("%s: cannot read the shape of dataset %s (damaged file?)", path, name);
         if (nd != s->ndim) lc_die("%s: dataset %s has %d dimensions, the model expects %d", path, name, nd, s->ndim);
         H5Sget_simple_extent_dims(sp, dims, NULL);
         for (int k = 0; k < nd; k++)
@@ -354,9 +370,19 @@ static herr_t inspect_one(hid_t group, const char *name, const H5L_info_t *info,
     hid_t ds = H5Dopen2(group, name, H5P_DEFAULT);
     if (ds < 0) return 0;
     hid_t sp = H5Dget_space(ds);
-    hsize_t dims[8];
-    int nd = H5Sget_simple_extent_ndims(sp);
+    hsize_t dims[H5S_MAX_RANK];
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (nd < 0 || nd > 4) lc_die("%s: dataset %s has rank %d (parameters have 1 to 4 dimensions)", c->path, name, nd);
     H5Sget_simple_extent_dims(sp, dims, NULL);
+    /* Statistics need the whole tensor in memory: refuse sizes no model of ours has (a damaged
+     * header could claim exabytes). */
+    const hsize_t max_elems = (hsize_t)1 << 34;
+    hsize_t total = 1;
+    for (int k = 0; k < nd; k++) {
+        if (dims[k] != 0 && total > max_elems / dims[k])
+            lc_die("%s: dataset %s claims more than 2^34 elements (damaged file?)", c->path, name);
+        total *= dims[k];
+    }
     int64_t n = 1;
     char shape[128] = "";
     for (int k = 0; k < nd; k++) {

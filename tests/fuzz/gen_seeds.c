@@ -151,13 +151,15 @@ static herr_t copy_dataset(hid_t src_group, const char *name, const H5L_info_t *
 /* ckpt_save writes one v1 B-tree per dataset (a few KB each, even for 4 values): the same
  * content written into smaller HDF5 structures keeps each seed a few KB. latest: the newest
  * object formats (v2 object headers, single-chunk index); else the default formats with the
- * smallest B-tree nodes. Groups keep the tracked creation order that ckpt_save sets. */
-static void compact_copy(const char *from, const char *to, int latest) {
+ * smallest B-tree nodes. Groups keep the tracked creation order that ckpt_save sets, unless
+ * symtab: old-style groups indexed by name only (as h5py writes them), whose links live in a
+ * symbol table instead of dense link storage. */
+static void compact_copy(const char *from, const char *to, int latest, int symtab) {
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = H5Pcreate(H5P_FILE_ACCESS), gcpl = H5Pcreate(H5P_GROUP_CREATE);
     if (latest) CHECK(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST));
     CHECK(H5Pset_istore_k(fcpl, 1));
     CHECK(H5Pset_sym_k(fcpl, 1, 1));
-    CHECK(H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED));
+    if (!symtab) CHECK(H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED));
     hid_t src = H5Fopen(from, H5F_ACC_RDONLY, H5P_DEFAULT), dst = H5Fcreate(to, H5F_ACC_TRUNC, fcpl, fapl);
     CHECK(src);
     CHECK(dst);
@@ -205,13 +207,15 @@ static void write_checkpoints(const char *dir) {
     char path[4096], tmp[4096];
     TrainState st = {.step = 12, .data_cursor = 96, .tokens_seen = 768, .elapsed_seconds = 0.5, .flops = 1e6,
                      .world_size = 1};
-    static const struct { const char *name; int with_optimizer, latest; } kinds[] = {
-        {"ckpt_full_v18", 1, 0}, {"ckpt_full_latest", 1, 1}, {"ckpt_weights_only_v18", 0, 0}, {"ckpt_weights_only_latest", 0, 1}};
-    for (int i = 0; i < 4; i++) {
+    static const struct { const char *name; int with_optimizer, latest, symtab; } kinds[] = {
+        {"ckpt_full_v18", 1, 0, 0},         {"ckpt_full_latest", 1, 1, 0},
+        {"ckpt_weights_only_v18", 0, 0, 0}, {"ckpt_weights_only_latest", 0, 1, 0},
+        {"ckpt_full_symtab", 1, 0, 1},      {"ckpt_weights_only_symtab", 0, 0, 1}};
+    for (int i = 0; i < 6; i++) {
         snprintf(tmp, sizeof tmp, "%s/ckpt_save.h5.tmp-seed", dir);
         ckpt_save(tmp, model_params(m), ops, &c, &st, kinds[i].with_optimizer);
         snprintf(path, sizeof path, "%s/%s.h5", dir, kinds[i].name);
-        compact_copy(tmp, path, kinds[i].latest);
+        compact_copy(tmp, path, kinds[i].latest, kinds[i].symtab);
         remove(tmp);
         /* ckpt_load into a model with moments needs them: check the weights-only ones' params only */
         if (kinds[i].with_optimizer) check_loads(path, model_params(m), ops);

@@ -12,7 +12,9 @@ instrumented), of LeakSanitizer (library leaks are suppressed in lsan.supp), a t
 out-of-memory is ours. An ASan report is the library's when its innermost frame with an owner
 is in libhdf5/libyaml and the bad memory is not ours: neither a stack variable of one of our
 functions nor a block whose allocation stack reaches our code before the library's. A timeout,
-an out-of-memory or a crash signal belongs to whoever owns the innermost frame of its stack.
+an out-of-memory or a crash signal belongs to whoever owns the innermost frame of its stack; for
+resident memory over the limit, that of the largest allocation (replayed with malloc_limit_mb
+at the RSS limit, so that libFuzzer stops at the first allocation that large).
 """
 import os
 import re
@@ -95,6 +97,7 @@ def main():
         print(__doc__)
         return 2
     binary = sys.argv[1]
+    rss = next((a.split("=")[1] for a in sys.argv[2:] if a.startswith("-rss_limit_mb=")), "2048")
     flags = [a for a in sys.argv[2:] if a.startswith("-")]
     inputs = [a for a in sys.argv[2:] if not a.startswith("-")]
     env = dict(os.environ)
@@ -105,6 +108,13 @@ def main():
                              stderr=subprocess.STDOUT, timeout=300)
         log = run.stdout.decode("utf-8", "replace")
         who, verdict, lib, ours = classify(log, path)
+        if "out-of-memory (used" in verdict:
+            run = subprocess.run([binary] + flags + ["-malloc_limit_mb=" + rss, "-runs=3", path], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+            big = run.stdout.decode("utf-8", "replace")
+            if "out-of-memory (malloc(" in big:
+                who, _, lib, ours = classify(big, path)
+                verdict += " (largest: %s)" % re.search(r"out-of-memory \(malloc\(\d+\)\)", big).group(0)
         print("%s: %s: %s | lib: %s | ours: %s" % (path, who, verdict, lib, ours))
         status |= who == "ours"
     return status

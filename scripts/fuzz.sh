@@ -91,16 +91,30 @@ build() {
 
 # ---- runtime settings: one thread; sanitizer reports are fatal and symbolized
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1:symbolize=1:${ASAN_OPTIONS:-}"
+# the harnesses' input files (<harness>_<pid>.h5); a crashed worker leaves its file behind
+export FUZZ_TMPDIR="$out/tmp"
+mkdir -p "$FUZZ_TMPDIR"
+clean_tmp() {
+  local f pid
+  for f in "$FUZZ_TMPDIR"/*_*.h5; do
+    [ -e "$f" ] || continue
+    pid="${f##*_}"; pid="${pid%.h5}"
+    kill -0 "$pid" 2> /dev/null || rm -f "$f"
+  done
+}
+trap clean_tmp EXIT
+# Requests over 2 GB fail (NULL) rather than abort: see common_flags.
+export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1:max_allocation_size_mb=2048:symbolize=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 [ -f "$root/tests/fuzz/lsan.supp" ] && export LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:${LSAN_OPTIONS:-}"
 command -v llvm-symbolizer > /dev/null 2>&1 || [ ! -x /usr/lib/llvm-14/bin/llvm-symbolizer ] ||
   export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
 
 # libFuzzer flags common to every run: inputs up to 64 KB (the seeds' size), 10 s per input,
-# 2 GB resident. Sizes read from a damaged file can make libhdf5 ask for terabytes: those
-# requests fail (allocator_may_return_null) and HDF5 reports an error, so only memory actually
-# used counts (malloc_limit_mb at ASan's own 1 TB cap). $2: where findings go.
+# 2 GB resident. Sizes read from a damaged file make libhdf5 ask for up to exabytes: requests
+# over 2 GB fail (ASan's max_allocation_size_mb, allocator_may_return_null), as they would on a
+# small machine, and HDF5 (or our xmalloc) turns that into an error; so libFuzzer's own
+# malloc limit is off (1 TB) and only memory actually used counts. $2: where findings go.
 common_flags() {
   local h="$1" art="${2:-$out/artifacts/$1}"
   mkdir -p "$art"
@@ -189,7 +203,7 @@ run_campaign() {
   local rc=$?
   local n="$(executions "$log")"
   echo "fuzz.sh: $h: $n inputs in $((SECONDS - t0)) s ($(( ${n:-0} / (SECONDS - t0 + 1) )) per second), corpus $(ls "$out/corpus/$h" | wc -l) files, libFuzzer exit $rc"
-  judge "$h" "$art"
+  judge "$h" "$art" "$@"
 }
 
 make_seeds() {

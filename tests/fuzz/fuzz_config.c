@@ -9,7 +9,7 @@
  *   - the printed forms (startup table, YAML to a FILE) do not fail. */
 #include "fuzz_common.h"
 
-/* Writes the state of the current input that the die hook can unwind past. */
+/* State of the current input that the die hook can unwind past (static, so longjmp keeps it). */
 static char *yaml_in, *yaml_out;
 static FILE *devnull;
 

@@ -14,7 +14,8 @@ is in libhdf5/libyaml and the bad memory is not ours: neither a stack variable o
 functions nor a block whose allocation stack reaches our code before the library's. A timeout,
 an out-of-memory or a crash signal belongs to whoever owns the innermost frame of its stack; for
 resident memory over the limit, that of the largest allocation (replayed with malloc_limit_mb
-at the RSS limit, so that libFuzzer stops at the first allocation that large).
+at the RSS limit, then at a quarter of it, so that libFuzzer stops at an allocation that large),
+else of the code running after 1 s.
 """
 import os
 import re
@@ -109,12 +110,23 @@ def main():
         log = run.stdout.decode("utf-8", "replace")
         who, verdict, lib, ours = classify(log, path)
         if "out-of-memory (used" in verdict:
-            run = subprocess.run([binary] + flags + ["-malloc_limit_mb=" + rss, "-runs=3", path], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
-            big = run.stdout.decode("utf-8", "replace")
-            if "out-of-memory (malloc(" in big:
-                who, _, lib, ours = classify(big, path)
-                verdict += " (largest: %s)" % re.search(r"out-of-memory \(malloc\(\d+\)\)", big).group(0)
+            # the largest allocation: one at the RSS limit, else one at a quarter of it
+            for limit in (int(rss), int(rss) // 4):
+                run = subprocess.run([binary] + flags + ["-malloc_limit_mb=%d" % limit, "-runs=3", path], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+                big = run.stdout.decode("utf-8", "replace")
+                if "out-of-memory (malloc(" in big:
+                    who, _, lib, ours = classify(big, path)
+                    verdict += " (largest: %s)" % re.search(r"out-of-memory \(malloc\(\d+\)\)", big).group(0)
+                    break
+            else:
+                # memory that grows without one large malloc: where the code is after 1 s
+                run = subprocess.run([binary] + flags + ["-timeout=1", "-runs=1", path], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+                slow = run.stdout.decode("utf-8", "replace")
+                if "ERROR: libFuzzer: timeout" in slow:
+                    who, _, lib, ours = classify(slow, path)
+                    verdict += " (running after 1 s: see lib/ours)"
         print("%s: %s: %s | lib: %s | ours: %s" % (path, who, verdict, lib, ours))
         status |= who == "ours"
     return status

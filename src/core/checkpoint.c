@@ -363,7 +363,9 @@ char *ckpt_read_config(const char *path) {
     return yaml;
 }
 
-typedef struct { FILE *out; const char *path; int64_t total; int count; } InspectCtx;
+/* error: set by inspect_one instead of dying inside the HDF5 callback (jumping out of libhdf5
+ * mid-call would leave its references behind); the caller closes everything, then dies. */
+typedef struct { FILE *out; const char *path; int64_t total; int count; char error[512]; } InspectCtx;
 
 static herr_t inspect_one(hid_t group, const char *name, const H5L_info_t *info, void *data) {
     InspectCtx *c = data;
@@ -372,15 +374,26 @@ static herr_t inspect_one(hid_t group, const char *name, const H5L_info_t *info,
     hid_t sp = H5Dget_space(ds);
     hsize_t dims[H5S_MAX_RANK];
     int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
-    if (nd < 0 || nd > 4) lc_die("%s: dataset %s has rank %d (parameters have 1 to 4 dimensions)", c->path, name, nd);
+    if (nd < 0 || nd > 4) {
+        snprintf(c->error, sizeof c->error, "%s: dataset %s has rank %d (parameters have 1 to 4 dimensions)", c->path,
+                 name, nd);
+        if (sp >= 0) H5Sclose(sp);
+        H5Dclose(ds);
+        return -1;
+    }
     H5Sget_simple_extent_dims(sp, dims, NULL);
     /* Statistics need the whole tensor in memory: refuse sizes no model of ours has (a damaged
      * header could claim exabytes). */
     const hsize_t max_elems = (hsize_t)1 << 34;
     hsize_t total = 1;
     for (int k = 0; k < nd; k++) {
-        if (dims[k] != 0 && total > max_elems / dims[k])
-            lc_die("%s: dataset %s claims more than 2^34 elements (damaged file?)", c->path, name);
+        if (dims[k] != 0 && total > max_elems / dims[k]) {
+            snprintf(c->error, sizeof c->error, "%s: dataset %s claims more than 2^34 elements (damaged file?)",
+                     c->path, name);
+            H5Sclose(sp);
+            H5Dclose(ds);
+            return -1;
+        }
         total *= dims[k];
     }
     int64_t n = 1;
@@ -422,12 +435,17 @@ void ckpt_inspect(const char *path, FILE *out) {
     fprintf(out, "config:\n%s", yaml);
     free(yaml);
     fprintf(out, "parameters:\n");
-    InspectCtx c = {out, path, 0, 0};
+    InspectCtx c = {out, path, 0, 0, ""};
     hid_t g = H5Gopen2(f, "params", H5P_DEFAULT);
     if (g < 0) lc_die("%s: group /params is missing", path);
     /* Creation order is the model's parameter order; files from elsewhere may only index names. */
-    if (H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, NULL, inspect_one, &c) < 0)
+    if (H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, NULL, inspect_one, &c) < 0 && !c.error[0])
         H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, inspect_one, &c);
+    if (c.error[0]) {
+        H5Gclose(g);
+        H5Fclose(f);
+        lc_die("%s", c.error);
+    }
     H5Gclose(g);
     fprintf(out, "  %d tensors, %lld values\n", c.count, (long long)c.total);
     H5Fclose(f);
